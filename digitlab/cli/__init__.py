@@ -1,0 +1,45 @@
+"""The `digitlab` command: one sub-command per module in this package.
+
+Errors a user can cause arrive as `DigitlabError` and leave as one line on stderr with
+exit code 2; argparse's own usage errors also exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from digitlab import __version__
+from digitlab.cli import evaluate, predict, train
+from digitlab.errors import DigitlabError
+
+COMMANDS = [train, evaluate, predict]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="digitlab",
+        description="Recognise handwritten digits with convolutional neural networks.",
+        epilog="Run 'digitlab COMMAND --help' for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"digitlab {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print results and errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
+                        stream=sys.stderr, force=True)
+    try:
+        return args.run(args) or 0
+    except DigitlabError as exc:
+        print(f"digitlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("digitlab: interrupted", file=sys.stderr)
+        return 130

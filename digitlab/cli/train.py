@@ -1,0 +1,76 @@
+"""digitlab train: train a model and report its test accuracy."""
+
+from __future__ import annotations
+
+import argparse
+from digitlab.cli.common import add_data_options, add_device, add_json, print_json
+from digitlab.errors import ConfigError
+from digitlab.training import TrainConfig, train
+from digitlab.training.checkpoint import load_checkpoint
+from digitlab.training.config import OPTIMIZERS, SCHEDULES
+
+# option name -> TrainConfig field it sets (all default to None: "not given on the command line")
+_OVERRIDES = ["dataset", "model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
+              "label_smoothing", "shift_pixels", "val_fraction", "seed", "data_dir", "test_set"]
+
+
+def add_parser(commands) -> None:
+    defaults = TrainConfig()
+    p = commands.add_parser("train", help="train a model", description=__doc__)
+    p.set_defaults(run=run)
+    add_data_options(p, default=None)
+    p.add_argument("--model", help=f"model name, see 'digitlab models' (default: {defaults.model})")
+    p.add_argument("--epochs", type=int, help=f"passes over the training data (default: {defaults.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"images per step (default: {defaults.batch_size})")
+    p.add_argument("--lr", type=float, help=f"peak learning rate (default: {defaults.lr})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default: {defaults.optimizer})")
+    p.add_argument("--weight-decay", type=float, help=f"(default: {defaults.weight_decay})")
+    p.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default: {defaults.schedule})")
+    p.add_argument("--label-smoothing", type=float, help=f"(default: {defaults.label_smoothing})")
+    p.add_argument("--shift-pixels", type=int, help=f"random shift augmentation (default: {defaults.shift_pixels})")
+    p.add_argument("--val-fraction", type=float, help=f"share of training data held out for validation "
+                                                      f"(default: {defaults.val_fraction})")
+    p.add_argument("--test-set", metavar="NAME", help="evaluate on this data set's test split instead "
+                                                      "(e.g. idx:DIR holding a t10k or other IDX pair)")
+    p.add_argument("--seed", type=int, help=f"random seed; the same seed gives the same run on CPU "
+                                            f"(default: {defaults.seed})")
+    add_device(p)
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder for checkpoint.pt and metrics.jsonl "
+                                                    "(default: runs/DATASET-MODEL-TIME)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR where it stopped")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json(p)
+
+
+def _config(args) -> TrainConfig:
+    given = {name: getattr(args, name) for name in _OVERRIDES if getattr(args, name) is not None}
+    if args.resume:
+        saved = load_checkpoint(args.resume)["config"]
+        changed = {k: v for k, v in given.items() if k != "epochs" and saved.get(k) != v}
+        if changed:
+            raise ConfigError(f"--resume continues a run as it was configured; only --epochs may change "
+                              f"(got {', '.join('--' + k.replace('_', '-') for k in changed)})")
+        cfg = TrainConfig.from_dict(saved)
+        if "epochs" in given:
+            cfg.epochs = given["epochs"]
+    else:
+        cfg = TrainConfig(**given)
+    cfg.device = args.device
+    return cfg
+
+
+def run(args) -> int:
+    if args.resume and args.out:
+        raise ConfigError("give either --out or --resume, not both")
+    cfg = _config(args)
+    result = train(cfg, run_dir=args.resume or args.out, resume=bool(args.resume), progress=not args.no_progress)
+    summary = result.summary()
+    if args.json:
+        print_json(summary)
+    else:
+        val = f", validation accuracy {summary['val_accuracy']:.2%}" if summary["val_accuracy"] is not None else ""
+        print(f"test accuracy {summary['test_accuracy']:.2%}{val} "
+              f"({result.dataset.name}, {cfg.model}, {summary['epochs']} epochs, {summary['train_seconds']:.1f} s, "
+              f"{summary['train_images_per_s']:.0f} images/s)")
+        print(f"checkpoint: {summary['checkpoint']}")
+    return 0

@@ -1,0 +1,106 @@
+"""Turning any picture of a digit into an MNIST-style 28x28 image.
+
+MNIST itself was made this way: the digit's bounding box is scaled to fit a 20x20 box
+(keeping its aspect ratio, anti-aliased), then pasted into 28x28 so that its centre of
+mass sits at the centre. A model trained on MNIST sees digits only in that form, so
+photos, scans and canvas drawings go through the same steps before prediction.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from digitlab.errors import ImageError
+
+MAX_PIXELS = 4096 * 4096  # larger images (or decompression bombs) are refused
+INK_THRESHOLD = 0.2       # fraction of the ink's full strength that counts as ink for the bounding box
+
+
+def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open a PNG/JPEG/... from a path or bytes, refusing oversize images before decoding them."""
+    name = "image data" if isinstance(source, (bytes, bytearray)) else str(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+            if image.width * image.height > max_pixels:
+                raise ImageError(f"{name}: image is {image.width}x{image.height}, larger than the "
+                                 f"{max_pixels:,}-pixel limit")
+            image.load()
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a folder, not an image") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{name}: not a readable image ({type(exc).__name__})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{name}: cannot decode image ({exc})") from None
+    return ImageOps.exif_transpose(image)
+
+
+def to_grey(image: Image.Image) -> np.ndarray:
+    """Float grey levels in [0, 1]; transparency is flattened onto a contrasting background."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
+        alpha = rgba[..., 3]
+        grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        if alpha.min() < 1.0:
+            # Strokes on a transparent canvas: put them on the background they contrast with.
+            opaque = alpha > 0.5
+            ink_level = grey[opaque].mean() if opaque.any() else 0.0
+            background = 0.0 if ink_level > 0.5 else 1.0
+            grey = alpha * grey + (1 - alpha) * background
+        return grey
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255
+
+
+def mnist_style(grey: np.ndarray) -> np.ndarray:
+    """Grey levels in [0, 1] (any size, any polarity) -> uint8 28x28, light digit on black."""
+    if grey.ndim != 2 or min(grey.shape) < 1:
+        raise ImageError(f"expected a 2-D grey image, got shape {grey.shape}")
+    # Auto-invert: the border is background; MNIST wants a dark background and light ink.
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    background = float(np.median(border))
+    ink = grey - background if background < 0.5 else background - grey
+    ink = np.clip(ink, 0.0, None)
+    peak = float(ink.max())
+    if peak < 0.1:
+        raise ImageError("no digit found: the image is blank (no ink that stands out from the background)")
+    ink /= peak
+
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop[crop < INK_THRESHOLD / 2] = 0.0  # drop faint noise that would pull the centre of mass
+
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    box = Image.fromarray(crop.astype(np.float32), mode="F").resize((new_w, new_h), Image.Resampling.LANCZOS)
+    box = np.clip(np.asarray(box), 0.0, 1.0)
+
+    # Place the box so that its centre of mass lands on pixel centre (14, 14) of the 28x28 image.
+    ys, xs = np.indices(box.shape)
+    mass = box.sum()
+    cy, cx = (ys * box).sum() / mass, (xs * box).sum() / mass
+    top = int(np.clip(round(14 - cy), 0, 28 - new_h))
+    left = int(np.clip(round(14 - cx), 0, 28 - new_w))
+    out = np.zeros((28, 28), dtype=np.float32)
+    out[top:top + new_h, left:left + new_w] = box
+    return np.round(out * 255).astype(np.uint8)
+
+
+def preprocess_image(source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
+    """Path, bytes or PIL image -> MNIST-style uint8 28x28."""
+    image = source if isinstance(source, Image.Image) else load_image(source)
+    try:
+        return mnist_style(to_grey(image))
+    except ImageError as exc:
+        if isinstance(source, (str, os.PathLike)):
+            raise ImageError(f"{source}: {exc}") from None
+        raise

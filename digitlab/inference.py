@@ -1,0 +1,55 @@
+"""Prediction from a trained checkpoint, shared by `digitlab predict` and the web server."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from digitlab.data.preprocess import preprocess_image
+from digitlab.errors import ConfigError
+from digitlab.training.evaluate import predict_logits
+from digitlab.training.trainer import load_trained
+
+
+@dataclass
+class Prediction:
+    label: int
+    name: str
+    probabilities: list[float]
+
+    def top(self, k: int, classes: list[str]) -> list[dict]:
+        order = np.argsort(self.probabilities)[::-1][:k]
+        return [{"class": classes[i], "index": int(i), "probability": self.probabilities[i]} for i in order]
+
+
+class Predictor:
+    """A model with its normalisation and class names, ready to classify 28x28 digits."""
+
+    def __init__(self, model: nn.Module, classes: list[str], mean, std):
+        self.model, self.classes, self.mean, self.std = model.eval(), classes, tuple(mean), tuple(std)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu") -> "Predictor":
+        model, payload = load_trained(path, device)
+        norm = payload["normalization"]
+        return cls(model, list(payload["classes"]), norm["mean"], norm["std"])
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        spec_channels = next(m for m in self.model.modules() if isinstance(m, nn.Conv2d)).in_channels
+        return spec_channels, 28
+
+    def predict_arrays(self, images: np.ndarray) -> list[Prediction]:
+        """uint8 images (N, 28, 28) as MNIST stores them -> one Prediction each."""
+        batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)).unsqueeze(1)
+        probs = torch.softmax(predict_logits(self.model, batch, self.mean, self.std), dim=1).cpu().numpy()
+        return [Prediction(int(p.argmax()), self.classes[int(p.argmax())], [float(x) for x in p]) for p in probs]
+
+    def predict_files(self, paths: list[str | os.PathLike]) -> list[Prediction]:
+        if self.input_shape[0] != 1:
+            raise ConfigError("this model takes colour images; digit preprocessing makes grey 28x28 digits")
+        return self.predict_arrays(np.stack([preprocess_image(p) for p in paths]))

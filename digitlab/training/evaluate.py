@@ -1,0 +1,73 @@
+"""Scoring a model on a split: loss, accuracy, confusion matrix, per-class precision/recall."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from digitlab.data.datasets import Split
+from digitlab.data.loader import BatchLoader, normalize
+
+
+@dataclass
+class Evaluation:
+    loss: float
+    accuracy: float
+    confusion: np.ndarray     # confusion[true, predicted], counts
+    predictions: np.ndarray   # predicted class per item
+
+    @property
+    def error(self) -> float:
+        return 1.0 - self.accuracy
+
+    def per_class(self, classes: list[str]) -> list[dict]:
+        tp = np.diag(self.confusion).astype(float)
+        predicted, actual = self.confusion.sum(axis=0), self.confusion.sum(axis=1)
+        precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+        recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
+        return [
+            {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(classes, precision, recall, f1, actual)
+        ]
+
+    def to_dict(self, classes: list[str]) -> dict:
+        return {
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "count": int(self.confusion.sum()),
+            "per_class": self.per_class(classes),
+            "confusion": self.confusion.tolist(),
+        }
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 1000) -> torch.Tensor:
+    """Logits for uint8 images (N, C, H, W), in batches, with the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    outs = [model(normalize(images[i:i + batch_size].to(device), mean, std)) for i in range(0, len(images), batch_size)]
+    model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_size: int = 1000) -> Evaluation:
+    if len(split) == 0:
+        return Evaluation(float("nan"), float("nan"), np.zeros((num_classes, num_classes), np.int64), np.zeros(0, np.int64))
+    device = next(model.parameters()).device
+    total_loss, predictions = 0.0, []
+    for images, labels in BatchLoader(split, batch_size):
+        logits = predict_logits(model, images, mean, std, batch_size)
+        labels = labels.to(device)
+        total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
+        predictions.append(logits.argmax(1).cpu())
+    predicted = torch.cat(predictions).numpy()
+    actual = split.labels.cpu().numpy()
+    confusion = np.bincount(actual * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
+    return Evaluation(total_loss / len(split), float((predicted == actual).mean()), confusion, predicted)

@@ -1,0 +1,207 @@
+"""The training loop, readable top to bottom.
+
+train(cfg) loads the data set onto the device, carves a validation split, builds the
+model and optimiser, and runs the epochs. After each epoch it writes the metrics and an
+atomic checkpoint that is enough to resume: weights, optimiser state, RNG states, the
+config, class names, normalisation and the metric history.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from digitlab.data.datasets import DigitDataset, load_dataset
+from digitlab.data.loader import BatchLoader, normalize
+from digitlab.data.splits import stratified_split
+from digitlab.errors import CheckpointError, DataError
+from digitlab.models import create_model, model_entry
+from digitlab.training.augment import random_shift
+from digitlab.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, model_from_checkpoint, save_checkpoint
+from digitlab.training.config import TrainConfig
+from digitlab.training.evaluate import Evaluation, evaluate
+from digitlab.training.metrics import METRICS_NAME, MetricsLog
+from digitlab.training.schedule import lr_at
+from digitlab.utils.device import resolve_device, seed_everything
+
+log = logging.getLogger("digitlab")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    checkpoint: Path
+    model: nn.Module
+    dataset: DigitDataset
+    test: Evaluation
+    val: Evaluation | None
+    train_seconds: float       # wall time of the epochs (training steps and validation)
+    train_images_per_s: float  # training images per second of pure training steps
+    history: list[dict]
+
+    def summary(self) -> dict:
+        return {
+            "test_accuracy": self.test.accuracy,
+            "val_accuracy": self.val.accuracy if self.val else None,
+            "train_seconds": round(self.train_seconds, 3),
+            "train_images_per_s": round(self.train_images_per_s, 1),
+            "epochs": len(self.history),
+            "dataset": self.dataset.name,
+            "model": self.history and self.history[-1].get("model"),
+            "run_dir": str(self.run_dir),
+            "checkpoint": str(self.checkpoint),
+        }
+
+
+def default_run_dir(model: str, dataset: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{dataset.split(':')[0]}-{model}-{stamp}"
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # No weight decay on biases and BatchNorm parameters: decaying them only hurts.
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = False,
+          progress: bool = True) -> TrainResult:
+    """Train (or, with resume=True, continue training in `run_dir`) and test the model."""
+    cfg.validate()
+    model_entry(cfg.model)  # an unknown name fails now, not after loading the data
+    device = resolve_device(cfg.device)
+    generator = seed_everything(cfg.seed)
+
+    # Data: whole splits on the device, validation carved from training data.
+    dataset = load_dataset(cfg.dataset, cfg.data_dir, test_set=cfg.test_set)
+    if dataset.train is None:
+        raise DataError(f"{cfg.dataset}: has no training split (no train-images/train-labels files)")
+    if dataset.test is None:
+        raise DataError(f"{cfg.dataset}: has no test split (give one with --test-set)")
+    train_idx, val_idx = stratified_split(dataset.train.labels, cfg.val_fraction, cfg.seed)
+    train_split = dataset.train.subset(train_idx).to(device)
+    val_split = dataset.train.subset(val_idx).to(device)
+    test_split = dataset.test.to(device)
+    run_dir = Path(run_dir) if run_dir else default_run_dir(cfg.model, dataset.name)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    mean, std = dataset.mean, dataset.std
+    log.info(f"data: {dataset.name} ({dataset.source}): {len(train_split)} train, {len(val_split)} val, "
+             f"{len(test_split)} test on {device}")
+
+    model = create_model(cfg.model, dataset.num_classes, dataset.in_channels, dataset.image_size).to(device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    optimizer = build_optimizer(model, cfg)
+    loader = BatchLoader(train_split, cfg.batch_size, shuffle=True, generator=generator,
+                         drop_last=len(train_split) >= 2 * cfg.batch_size)
+    total_steps = cfg.epochs * len(loader)
+    history: list[dict] = []
+    start_epoch = 0
+
+    if resume:
+        state = load_checkpoint(checkpoint_path)
+        if state["model"]["name"] != cfg.model or state["config"]["dataset"] != cfg.dataset:
+            raise CheckpointError(f"{checkpoint_path}: was trained with a different model or data set")
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["rng"]["data"])
+        torch.set_rng_state(state["rng"]["torch"])
+        history, start_epoch = list(state["history"]), int(state["epoch"])
+        MetricsLog.truncate_after(run_dir / METRICS_NAME, start_epoch)
+        for stale in run_dir.glob(f".{CHECKPOINT_NAME}.*.tmp"):  # left by a run killed mid-save
+            stale.unlink()
+        log.info(f"resuming {run_dir} after epoch {start_epoch} of {cfg.epochs}")
+    elif checkpoint_path.exists():
+        raise CheckpointError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
+                              "or choose another --out")
+
+    metrics = MetricsLog(run_dir / METRICS_NAME)
+    model_spec = {"name": cfg.model, "num_classes": dataset.num_classes,
+                  "in_channels": dataset.in_channels, "image_size": dataset.image_size}
+    train_seconds = sum(h["seconds"] for h in history)
+    step_seconds = sum(h["step_seconds"] for h in history)
+    images_seen = sum(h["images"] for h in history)
+    step = start_epoch * len(loader)
+
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        model.train()
+        epoch_start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        wrong_sum = torch.zeros((), device=device)
+        window_loss, window_wrong, window_n, epoch_n = 0.0, 0.0, 0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, file=sys.stderr,
+                   disable=None if progress else True, unit="batch")
+        for images, labels in bar:
+            lr = lr_at(step, total_steps, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x = normalize(random_shift(images, cfg.shift_pixels, generator), mean, std)
+            x = x.contiguous(memory_format=memory_format)
+            logits = model(x)
+            loss = F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+            n = len(labels)
+            loss_sum += loss.detach() * n
+            wrong_sum += (logits.detach().argmax(1) != labels).sum()
+            step, epoch_n = step + 1, epoch_n + n
+            if step % cfg.log_every == 0:  # one device sync per `log_every` steps, not per step
+                total_loss, total_wrong = float(loss_sum), float(wrong_sum)
+                metrics.write({"type": "step", "epoch": epoch, "step": step, "lr": lr,
+                               "loss": (total_loss - window_loss) / (epoch_n - window_n),
+                               "error": (total_wrong - window_wrong) / (epoch_n - window_n)})
+                window_loss, window_wrong, window_n = total_loss, total_wrong, epoch_n
+                bar.set_postfix(loss=f"{total_loss / epoch_n:.4f}")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        epoch_step_seconds = time.perf_counter() - epoch_start
+
+        val = evaluate(model, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size) if len(val_split) else None
+        seconds = time.perf_counter() - epoch_start
+        record = {"type": "epoch", "epoch": epoch, "step": step, "model": cfg.model,
+                  "train_loss": float(loss_sum) / epoch_n, "train_error": float(wrong_sum) / epoch_n,
+                  "val_loss": val.loss if val else None, "val_error": val.error if val else None,
+                  "lr": lr, "seconds": seconds, "step_seconds": epoch_step_seconds, "images": epoch_n,
+                  "images_per_s": epoch_n / epoch_step_seconds}
+        history.append(record)
+        metrics.write(record)
+        train_seconds += seconds
+        step_seconds += epoch_step_seconds
+        images_seen += epoch_n
+        save_checkpoint(checkpoint_path, {
+            "engine": "torch", "model": model_spec, "state_dict": model.state_dict(),
+            "config": cfg.to_dict(), "dataset": dataset.name, "classes": dataset.classes,
+            "normalization": {"mean": list(mean), "std": list(std)},
+            "history": history, "epoch": epoch, "optimizer": optimizer.state_dict(),
+            "rng": {"data": generator.get_state(), "torch": torch.get_rng_state()},
+        })
+        val_text = f"val loss {val.loss:.4f} error {val.error:.2%}" if val else "no validation split"
+        log.info(f"epoch {epoch}/{cfg.epochs}: train loss {record['train_loss']:.4f} error "
+                 f"{record['train_error']:.2%}, {val_text}, {seconds:.1f}s, {record['images_per_s']:.0f} img/s")
+    metrics.close()
+
+    test = evaluate(model, test_split, mean, std, dataset.num_classes, cfg.eval_batch_size)
+    val = evaluate(model, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size) if len(val_split) else None
+    return TrainResult(run_dir, checkpoint_path, model, dataset, test, val, train_seconds,
+                       images_seen / step_seconds if step_seconds else 0.0, history)
+
+
+def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """(model in eval mode, checkpoint payload) for a checkpoint file or run folder."""
+    payload = load_checkpoint(path)
+    return model_from_checkpoint(payload, resolve_device(device)), payload

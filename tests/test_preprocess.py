@@ -1,0 +1,115 @@
+"""MNIST-style preprocessing of drawings: invert, crop, fit 20x20, centre by mass."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitlab.data.datasets import load_dataset
+from digitlab.data.preprocess import mnist_style, preprocess_image
+from digitlab.errors import ImageError
+from digitlab.inference import Predictor
+
+
+def draw_digit(digit28: np.ndarray, canvas=280, scale=8, at=(40, 40), dark_on_light=True, mode="L") -> Image.Image:
+    """Render an MNIST digit large on a canvas, as a person would draw it (black ink on white)."""
+    big = Image.fromarray(digit28).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    ink = np.asarray(big)
+    board = np.zeros((canvas, canvas), np.uint8)
+    y, x = at
+    h, w = min(ink.shape[0], canvas - y), min(ink.shape[1], canvas - x)
+    board[y:y + h, x:x + w] = ink[:h, :w]
+    if dark_on_light:
+        board = 255 - board
+    return Image.fromarray(board).convert(mode)
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.indices(image.shape)
+    mass = image.astype(float).sum()
+    return (ys * image).sum() / mass, (xs * image).sum() / mass
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_dataset("mnist-5k")
+    return data.test.images[:40, 0].numpy(), data.test.labels[:40].numpy()
+
+
+def test_output_is_mnist_style(digits):
+    out = preprocess_image(draw_digit(digits[0][0]))
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    assert out.max() == 255 and out[0].max() == 0 and out[:, 0].max() == 0  # light ink, dark border
+    rows, cols = np.nonzero(out > 0.2 * 255)
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) <= 21  # fits the 20x20 box
+    cy, cx = centre_of_mass(out)
+    assert abs(cy - 14) < 1 and abs(cx - 14) < 1
+
+
+def test_preprocessing_an_mnist_digit_gives_it_back(digits):
+    images, _ = digits
+    out = np.stack([mnist_style(d / 255.0) for d in images]).astype(float)
+    corr = np.corrcoef(out.ravel(), images.astype(float).ravel())[0, 1]
+    assert corr > 0.98
+
+
+def test_off_centre_and_large_matches_centred(digits, trained_run):
+    predictor = Predictor.from_checkpoint(trained_run)
+    images, labels = digits
+    centred = np.stack([preprocess_image(draw_digit(d, scale=6, at=(56, 56))) for d in images])
+    corner = np.stack([preprocess_image(draw_digit(d, canvas=400, scale=13, at=(20, 30))) for d in images])
+    assert np.abs(centred.astype(int) - corner.astype(int)).mean() < 6  # grey levels out of 255
+    a = [p.label for p in predictor.predict_arrays(centred)]
+    b = [p.label for p in predictor.predict_arrays(corner)]
+    assert a == b
+    assert np.mean(np.array(a) == labels) > 0.85
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_colour_modes_and_light_on_dark(digits, mode):
+    light = preprocess_image(draw_digit(digits[0][1], dark_on_light=False, mode=mode))
+    dark = preprocess_image(draw_digit(digits[0][1], dark_on_light=True, mode=mode))
+    assert np.abs(light.astype(int) - dark.astype(int)).max() <= 2
+
+
+def test_transparent_canvas_strokes(digits):
+    ink = np.asarray(draw_digit(digits[0][2], dark_on_light=False))
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = ink  # black strokes whose alpha is the ink, on a fully transparent canvas
+    out = preprocess_image(Image.fromarray(rgba, "RGBA"))
+    reference = preprocess_image(draw_digit(digits[0][2]))
+    assert np.abs(out.astype(int) - reference.astype(int)).mean() < 3
+
+
+def test_png_and_jpeg_bytes(digits):
+    for fmt in ("PNG", "JPEG"):
+        buffer = io.BytesIO()
+        draw_digit(digits[0][3]).convert("RGB").save(buffer, fmt)
+        out = preprocess_image(buffer.getvalue())
+        assert out.shape == (28, 28) and out.max() > 200
+
+
+def test_blank_and_bad_images(tmp_path):
+    Image.new("L", (100, 100), 255).save(tmp_path / "blank.png")
+    with pytest.raises(ImageError, match="blank.png.*blank"):
+        preprocess_image(tmp_path / "blank.png")
+    (tmp_path / "notes.png").write_text("this is not an image")
+    with pytest.raises(ImageError, match="notes.png: not a readable image"):
+        preprocess_image(tmp_path / "notes.png")
+    with pytest.raises(ImageError, match="no such file"):
+        preprocess_image(tmp_path / "missing.png")
+
+
+def test_oversized_image_is_refused_before_decoding(tmp_path):
+    Image.new("L", (5000, 4000), 255).save(tmp_path / "huge.png")
+    with pytest.raises(ImageError, match="larger than"):
+        preprocess_image(tmp_path / "huge.png")
+
+
+def test_thin_line_digit_one():
+    board = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(board).line([(150, 30), (140, 250)], fill=0, width=18)
+    out = preprocess_image(board)
+    rows, cols = np.nonzero(out > 50)
+    assert rows.max() - rows.min() >= 18 and cols.max() - cols.min() <= 8  # tall and thin, like MNIST's ones

@@ -1,0 +1,124 @@
+"""Real training runs: metrics, checkpoints, determinism, resume after SIGKILL."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from digitlab.training import TrainConfig, train
+from digitlab.training.augment import random_shift
+from digitlab.training.checkpoint import load_checkpoint
+from digitlab.training.metrics import read_metrics
+from digitlab.training.schedule import lr_at
+from digitlab.errors import CheckpointError
+
+
+def test_trained_run_writes_metrics_and_a_safe_checkpoint(trained_run):
+    records = read_metrics(trained_run / "metrics.jsonl")
+    epochs = [r for r in records if r["type"] == "epoch"]
+    steps = [r for r in records if r["type"] == "step"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    assert len(steps) >= 10 and all({"loss", "error", "lr", "step"} <= r.keys() for r in steps)
+    assert all(r["val_error"] is not None and r["train_loss"] > 0 for r in epochs)
+    assert epochs[-1]["val_error"] < 0.1 and epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+
+    payload = torch.load(trained_run / "checkpoint.pt", weights_only=True)  # plain data only
+    assert payload["classes"] == [str(d) for d in range(10)]
+    assert payload["normalization"] == {"mean": [0.1307], "std": [0.3081]}
+    assert payload["config"]["model"] == "seed-cnn" and payload["epoch"] == 3
+    assert payload["dataset"] == "mnist-5k" and len(payload["history"]) == 3
+    assert [p.name for p in trained_run.iterdir() if p.name.startswith(".")] == []  # no temp files
+
+
+def _weights(path):
+    return load_checkpoint(path)["state_dict"]
+
+
+def test_same_seed_same_numbers(tmp_path):
+    cfg = dict(dataset="mnist-5k", model="seed-tiny", epochs=1, seed=11, shift_pixels=2, device="cpu")
+    a = train(TrainConfig(**cfg), tmp_path / "a", progress=False)
+    b = train(TrainConfig(**cfg), tmp_path / "b", progress=False)
+    c = train(TrainConfig(**{**cfg, "seed": 12}), tmp_path / "c", progress=False)
+    strip = lambda rs: [{k: v for k, v in r.items() if "seconds" not in k and "per_s" not in k} for r in rs]
+    assert strip(read_metrics(tmp_path / "a/metrics.jsonl")) == strip(read_metrics(tmp_path / "b/metrics.jsonl"))
+    wa, wb, wc = _weights(tmp_path / "a"), _weights(tmp_path / "b"), _weights(tmp_path / "c")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+    assert a.test.accuracy == b.test.accuracy
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+    args = ["--dataset", "mnist-5k", "--model", "seed-cnn", "--epochs", "4", "--seed", "5", "--device", "cpu"]
+    reference = train(TrainConfig(dataset="mnist-5k", model="seed-cnn", epochs=4, seed=5, device="cpu"),
+                      tmp_path / "reference", progress=False)
+
+    run_dir = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, "-m", "digitlab", "-q", "train", *args, "--out", str(run_dir),
+                              "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if (run_dir / "checkpoint.pt").exists() and load_checkpoint(run_dir)["epoch"] >= 1:
+            break
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    saved_epoch = load_checkpoint(run_dir)["epoch"]  # the file on disk is whole, never half-written
+    assert 1 <= saved_epoch <= 4
+
+    from digitlab.cli import main
+    assert main(["-q", "train", "--resume", str(run_dir), "--no-progress"]) == 0
+    resumed, original = _weights(run_dir), _weights(tmp_path / "reference")
+    assert all(torch.equal(resumed[k], original[k]) for k in original)
+    epochs = [r["epoch"] for r in read_metrics(run_dir / "metrics.jsonl") if r["type"] == "epoch"]
+    assert epochs == [1, 2, 3, 4]
+    assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]  # stale temp files cleaned up
+    assert load_checkpoint(run_dir)["history"][-1]["val_loss"] == pytest.approx(reference.history[-1]["val_loss"])
+
+
+def test_existing_run_is_not_overwritten(trained_run):
+    with pytest.raises(CheckpointError, match="already holds a run"):
+        train(TrainConfig(dataset="mnist-5k", epochs=1), trained_run, progress=False)
+
+
+def test_random_shift_moves_digits_and_fills_zeros():
+    images = torch.arange(1, 2 * 1 * 6 * 6 + 1, dtype=torch.uint8).view(2, 1, 6, 6)
+    out = random_shift(images, 2, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    for i in range(2):  # each output is its input shifted by some (dy, dx) in [-2, 2] with zero fill
+        matches = []
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                expected = torch.zeros(6, 6, dtype=torch.uint8)
+                src = images[i, 0, max(0, -dy):6 - max(0, dy), max(0, -dx):6 - max(0, dx)]
+                expected[max(0, dy):max(0, dy) + src.shape[0], max(0, dx):max(0, dx) + src.shape[1]] = src
+                matches.append(torch.equal(out[i, 0], expected))
+        assert sum(matches) == 1
+    assert torch.equal(random_shift(images, 0), images)
+
+
+def test_onecycle_schedule_warms_up_then_decays():
+    cfg = TrainConfig(lr=0.1, warmup_fraction=0.1)
+    lrs = [lr_at(s, 100, cfg) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.01) and lrs[9] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[-1] < 0.001
+    assert lr_at(50, 100, TrainConfig(lr=0.1, schedule="constant")) == 0.1
+    assert math.isclose(lr_at(0, 100, TrainConfig(lr=0.1, schedule="cosine")), 0.1)
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"format": "digitlab-checkpoint", "model": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="refused.*could run code"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()
