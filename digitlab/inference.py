@@ -29,19 +29,15 @@ class Prediction:
 class Predictor:
     """A model with its normalisation and class names, ready to classify 28x28 digits."""
 
-    def __init__(self, model: nn.Module, classes: list[str], mean, std):
+    def __init__(self, model: nn.Module, classes: list[str], mean, std, in_channels: int = 1, image_size: int = 28):
         self.model, self.classes, self.mean, self.std = model.eval(), classes, tuple(mean), tuple(std)
+        self.in_channels, self.image_size = in_channels, image_size
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu") -> "Predictor":
         model, payload = load_trained(path, device)
-        norm = payload["normalization"]
-        return cls(model, list(payload["classes"]), norm["mean"], norm["std"])
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        spec_channels = next(m for m in self.model.modules() if isinstance(m, nn.Conv2d)).in_channels
-        return spec_channels, 28
+        norm, spec = payload["normalization"], payload["model"]
+        return cls(model, list(payload["classes"]), norm["mean"], norm["std"], spec["in_channels"], spec["image_size"])
 
     def predict_arrays(self, images: np.ndarray) -> list[Prediction]:
         """uint8 images (N, 28, 28) as MNIST stores them -> one Prediction each."""
@@ -50,6 +46,7 @@ class Predictor:
         return [Prediction(int(p.argmax()), self.classes[int(p.argmax())], [float(x) for x in p]) for p in probs]
 
     def predict_files(self, paths: list[str | os.PathLike]) -> list[Prediction]:
-        if self.input_shape[0] != 1:
-            raise ConfigError("this model takes colour images; digit preprocessing makes grey 28x28 digits")
+        if (self.in_channels, self.image_size) != (1, 28):
+            raise ConfigError(f"this model takes {self.in_channels}x{self.image_size}x{self.image_size} images; "
+                              "digit preprocessing makes grey 28x28 digits")
         return self.predict_arrays(np.stack([preprocess_image(p) for p in paths]))

@@ -122,3 +122,11 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="refused.*could run code"):
         load_checkpoint(tmp_path / "evil.pt")
     assert not marker.exists()
+
+
+def test_conv3d_trains_on_moving_digit_clips(tmp_path):
+    result = train(TrainConfig(dataset="moving-mnist", model="conv3d", epochs=1, batch_size=128, device="cpu"),
+                   tmp_path / "clips", progress=False)
+    assert result.dataset.in_channels == 8
+    assert result.history[0]["train_loss"] < 2.0 and result.test.accuracy > 0.3  # chance is 0.1
+    assert load_checkpoint(tmp_path / "clips")["model"]["in_channels"] == 8

@@ -11,10 +11,10 @@ import logging
 import sys
 
 from digitlab import __version__
-from digitlab.cli import evaluate, predict, train
+from digitlab.cli import evaluate, models, predict, train
 from digitlab.errors import DigitlabError
 
-COMMANDS = [train, evaluate, predict]
+COMMANDS = [train, evaluate, predict, models]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from digitlab.data.datasets import DATASET_NAMES
@@ -33,9 +34,14 @@ def print_json(obj) -> None:
     sys.stdout.flush()
 
 
-def format_table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+_NUMERIC = re.compile(r"^[-+]?[\d.,]+\s?[kMG%]?$|^[-+]?[\d.,]+[eE][-+]?\d+$")
+
+
+def format_table(rows: list[list], header: list[str]) -> str:
+    """Plain-text table: numeric columns right-aligned, text columns left-aligned."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+    numeric = [bool(cells) and all(_NUMERIC.match(r[i]) or r[i] in ("", "-") for r in cells) for i in range(len(header))]
+    def line(row):
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)).rstrip()
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in cells)])

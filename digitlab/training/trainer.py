@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from digitlab.data.datasets import DigitDataset, load_dataset
+from digitlab.data.datasets import DigitDataset, Split, load_dataset
 from digitlab.data.loader import BatchLoader, normalize
 from digitlab.data.splits import stratified_split
 from digitlab.errors import CheckpointError, DataError
@@ -77,32 +77,46 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = False,
-          progress: bool = True) -> TrainResult:
-    """Train (or, with resume=True, continue training in `run_dir`) and test the model."""
-    cfg.validate()
-    model_entry(cfg.model)  # an unknown name fails now, not after loading the data
-    device = resolve_device(cfg.device)
-    generator = seed_everything(cfg.seed)
-
-    # Data: whole splits on the device, validation carved from training data.
+def prepare_data(cfg: TrainConfig, device: torch.device) -> tuple[DigitDataset, Split, Split, Split]:
+    """The data set and its train/val/test splits on `device`; validation is carved from training data."""
     dataset = load_dataset(cfg.dataset, cfg.data_dir, test_set=cfg.test_set)
     if dataset.train is None:
         raise DataError(f"{cfg.dataset}: has no training split (no train-images/train-labels files)")
     if dataset.test is None:
         raise DataError(f"{cfg.dataset}: has no test split (give one with --test-set)")
     train_idx, val_idx = stratified_split(dataset.train.labels, cfg.val_fraction, cfg.seed)
-    train_split = dataset.train.subset(train_idx).to(device)
-    val_split = dataset.train.subset(val_idx).to(device)
-    test_split = dataset.test.to(device)
+    splits = dataset.train.subset(train_idx).to(device), dataset.train.subset(val_idx).to(device), dataset.test.to(device)
+    log.info(f"data: {dataset.name} ({dataset.source}): {len(splits[0])} train, {len(splits[1])} val, "
+             f"{len(splits[2])} test on {device}")
+    return (dataset, *splits)
+
+
+def epoch_line(record: dict, epochs: int) -> str:
+    val = (f"val loss {record['val_loss']:.4f} error {record['val_error']:.2%}" if record["val_loss"] is not None
+           else "no validation split")
+    return (f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f} error "
+            f"{record['train_error']:.2%}, {val}, {record['seconds']:.1f}s, {record['images_per_s']:.0f} img/s")
+
+
+def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = False,
+          progress: bool = True) -> TrainResult:
+    """Train (or, with resume=True, continue training in `run_dir`) and test the model."""
+    cfg.validate()
+    if cfg.engine == "numpy":
+        from digitlab.training.numpy_trainer import train_numpy
+        return train_numpy(cfg, run_dir, resume, progress)
+    model_entry(cfg.model)  # an unknown name fails now, not after loading the data
+    device = resolve_device(cfg.device)
+    generator = seed_everything(cfg.seed)
+
+    dataset, train_split, val_split, test_split = prepare_data(cfg, device)
+    mean, std = dataset.mean, dataset.std
     run_dir = Path(run_dir) if run_dir else default_run_dir(cfg.model, dataset.name)
     checkpoint_path = run_dir / CHECKPOINT_NAME
-    mean, std = dataset.mean, dataset.std
-    log.info(f"data: {dataset.name} ({dataset.source}): {len(train_split)} train, {len(val_split)} val, "
-             f"{len(test_split)} test on {device}")
 
     model = create_model(cfg.model, dataset.num_classes, dataset.in_channels, dataset.image_size).to(device)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    is_2d = all(p.ndim <= 4 for p in model.parameters())  # channels_last is a 4-D layout
+    memory_format = torch.channels_last if cfg.channels_last and is_2d else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = build_optimizer(model, cfg)
     loader = BatchLoader(train_split, cfg.batch_size, shuffle=True, generator=generator,
@@ -190,9 +204,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
             "history": history, "epoch": epoch, "optimizer": optimizer.state_dict(),
             "rng": {"data": generator.get_state(), "torch": torch.get_rng_state()},
         })
-        val_text = f"val loss {val.loss:.4f} error {val.error:.2%}" if val else "no validation split"
-        log.info(f"epoch {epoch}/{cfg.epochs}: train loss {record['train_loss']:.4f} error "
-                 f"{record['train_error']:.2%}, {val_text}, {seconds:.1f}s, {record['images_per_s']:.0f} img/s")
+        log.info(epoch_line(record, cfg.epochs))
     metrics.close()
 
     test = evaluate(model, test_split, mean, std, dataset.num_classes, cfg.eval_batch_size)
@@ -202,6 +214,11 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
 
 
 def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
-    """(model in eval mode, checkpoint payload) for a checkpoint file or run folder."""
+    """(model in eval mode, checkpoint payload) for a checkpoint file or run folder, of either engine."""
+    path = Path(path)
+    npz = path / "checkpoint.npz" if path.is_dir() and not (path / CHECKPOINT_NAME).exists() else path
+    if npz.suffix == ".npz" and npz.is_file():
+        from digitlab.training.numpy_trainer import load_npz_checkpoint
+        return load_npz_checkpoint(npz)
     payload = load_checkpoint(path)
     return model_from_checkpoint(payload, resolve_device(device)), payload

@@ -1,0 +1,38 @@
+"""Helpers shared by the benchmark scripts (not part of the package)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from digitlab.training.evaluate import predict_logits
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"  # 5,000 real MNIST test digits, beside the checkout
+
+
+def real_mnist_test_set() -> str | None:
+    """The `--test-set` spec for the shared real MNIST test digits, when they are beside the checkout."""
+    return f"idx:{SHARED_MNIST}" if any(SHARED_MNIST.glob("*-images-idx3-ubyte*")) else None
+
+
+def inference_images_per_s(model: torch.nn.Module, images: torch.Tensor, mean, std,
+                           batch_size: int = 1000, min_seconds: float = 1.0) -> float:
+    """Images classified per second, in batches, after one warm-up pass."""
+    model.eval()
+    predict_logits(model, images[:batch_size], mean, std, batch_size)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds:
+        predict_logits(model, images, mean, std, batch_size)
+        done += len(images)
+    return done / (time.perf_counter() - start)
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    """Markdown table (it pastes into the README as it is)."""
+    print("| " + " | ".join(title for _, title in columns) + " |")
+    print("|" + "|".join(" --- " for _ in columns) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(row[key]) for key, _ in columns) + " |")

@@ -1,0 +1,182 @@
+"""The NumPy engine checked against PyTorch (same weights, float64) and against finite differences."""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from digitlab import numpy_cnn
+from digitlab.numpy_cnn import (Adam, AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, SGD, Sequential,
+                                build, load_npz, save_npz, softmax_cross_entropy)
+
+RNG = np.random.default_rng(0)
+TOL = dict(rtol=1e-6, atol=1e-6)
+
+
+def t(a):
+    return torch.tensor(a, dtype=torch.float64, requires_grad=True)
+
+
+def test_the_engine_does_not_import_torch():
+    for path in Path(numpy_cnn.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {a.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert "torch" not in imported, path.name
+
+
+@pytest.mark.parametrize("stride,padding,kernel", [(1, 0, 3), (1, 2, 5), (2, 1, 3), (3, 0, 2)])
+def test_conv2d_matches_pytorch(stride, padding, kernel):
+    x = RNG.standard_normal((3, 2, 9, 11))
+    layer = Conv2D(2, 4, kernel, stride, padding, rng=RNG, dtype=np.float64)
+    layer.params["b"][:] = RNG.standard_normal(4)
+    out = layer.forward(x)
+    dout = RNG.standard_normal(out.shape)
+    dx = layer.backward(dout)
+
+    xt, wt, bt = t(x), t(layer.params["W"]), t(layer.params["b"])
+    ref = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
+    ref.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, ref.detach().numpy(), **TOL)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL)
+    np.testing.assert_allclose(layer.grads["W"], wt.grad.numpy(), **TOL)
+    np.testing.assert_allclose(layer.grads["b"], bt.grad.numpy(), **TOL)
+
+
+@pytest.mark.parametrize("layer,reference", [
+    (MaxPool2D(2), lambda x: F.max_pool2d(x, 2)),
+    (MaxPool2D(3, 2), lambda x: F.max_pool2d(x, 3, 2)),
+    (AvgPool2D(2), lambda x: F.avg_pool2d(x, 2)),
+    (AvgPool2D(3, 1), lambda x: F.avg_pool2d(x, 3, 1)),
+    (ReLU(), F.relu),
+    (Flatten(), lambda x: x.reshape(len(x), -1)),
+])
+def test_parameterless_layers_match_pytorch(layer, reference):
+    x = RNG.standard_normal((2, 3, 9, 9))
+    out = layer.forward(x)
+    dout = RNG.standard_normal(out.shape)
+    xt = t(x)
+    ref = reference(xt)
+    ref.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, ref.detach().numpy(), **TOL)
+    np.testing.assert_allclose(layer.backward(dout), xt.grad.numpy(), **TOL)
+
+
+def test_dense_matches_pytorch():
+    layer = Dense(7, 5, rng=RNG, dtype=np.float64)
+    layer.params["b"][:] = RNG.standard_normal(5)
+    x = RNG.standard_normal((4, 7))
+    out = layer.forward(x)
+    dout = RNG.standard_normal(out.shape)
+    dx = layer.backward(dout)
+    xt, wt, bt = t(x), t(layer.params["W"].T), t(layer.params["b"])  # torch stores (out, in)
+    ref = F.linear(xt, wt, bt)
+    ref.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, ref.detach().numpy(), **TOL)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL)
+    np.testing.assert_allclose(layer.grads["W"], wt.grad.numpy().T, **TOL)
+    np.testing.assert_allclose(layer.grads["b"], bt.grad.numpy(), **TOL)
+
+
+def test_softmax_cross_entropy_matches_pytorch():
+    logits, labels = RNG.standard_normal((6, 10)) * 5, RNG.integers(0, 10, 6)
+    loss, dlogits = softmax_cross_entropy(logits, labels)
+    lt = t(logits)
+    ref = F.cross_entropy(lt, torch.tensor(labels))
+    ref.backward()
+    assert loss == pytest.approx(ref.item(), abs=1e-12)
+    np.testing.assert_allclose(dlogits, lt.grad.numpy(), **TOL)
+    assert np.isfinite(softmax_cross_entropy(np.array([[1000.0, -1000.0]]), np.array([1]))[0])
+
+
+def test_dropout_scales_kept_units_and_is_identity_at_test_time():
+    layer = Dropout(0.25, rng=np.random.default_rng(1))
+    x = np.ones((200, 50))
+    out = layer.forward(x, training=True)
+    kept = out != 0
+    assert abs(kept.mean() - 0.75) < 0.02 and np.allclose(out[kept], 1 / 0.75)
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), out)
+    np.testing.assert_array_equal(layer.forward(x, training=False), x)
+
+
+@pytest.mark.parametrize("name", ["numpy-seed", "numpy-lenet"])
+def test_whole_network_gradient_check(name):
+    """Finite differences on every parameter tensor of a whole network, in float64."""
+    model = build(name, seed=3, dtype=np.float64)
+    x, y = RNG.standard_normal((3, 1, 28, 28)), np.array([1, 4, 7])
+
+    def loss_of():
+        return softmax_cross_entropy(model.forward(x), y)[0]
+
+    model.backward(softmax_cross_entropy(model.forward(x), y)[1])
+    for key, param, grad in model.parameters():
+        for index in [tuple(RNG.integers(0, s) for s in param.shape) for _ in range(4)]:
+            old = param[index]
+            param[index] = old + 1e-6
+            up = loss_of()
+            param[index] = old - 1e-6
+            down = loss_of()
+            param[index] = old
+            assert grad[index] == pytest.approx((up - down) / 2e-6, rel=1e-4, abs=1e-7), key
+
+
+def test_input_gradient_check_through_pooling_and_conv():
+    model = Sequential([Conv2D(1, 3, 3, padding=1, rng=RNG, dtype=np.float64), ReLU(), AvgPool2D(2),
+                        Conv2D(3, 2, 3, stride=2, rng=RNG, dtype=np.float64), MaxPool2D(2), Flatten()])
+    x = RNG.standard_normal((2, 1, 12, 12))
+    dout = RNG.standard_normal(model.forward(x).shape)
+    dx = model.backward(dout)
+    for index in [tuple(RNG.integers(0, s) for s in x.shape) for _ in range(10)]:
+        xp, xm = x.copy(), x.copy()
+        xp[index] += 1e-6
+        xm[index] -= 1e-6
+        numeric = ((model.forward(xp) - model.forward(xm)) * dout).sum() / 2e-6
+        assert dx[index] == pytest.approx(numeric, rel=1e-4, abs=1e-7)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_optimizers_match_pytorch(optimizer):
+    model = Sequential([Dense(4, 3, rng=RNG, dtype=np.float64)])
+    w = torch.tensor(model.layers[0].params["W"].copy(), requires_grad=True)
+    ours = SGD(model, lr=0.1, momentum=0.9, weight_decay=0.01) if optimizer == "sgd" else Adam(model, lr=0.01, weight_decay=0.01)
+    theirs = (torch.optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=0.01) if optimizer == "sgd"
+              else torch.optim.AdamW([w], lr=0.01, weight_decay=0.01))
+    for _ in range(5):
+        g = RNG.standard_normal((4, 3))
+        model.layers[0].grads["W"] = g
+        model.layers[0].grads["b"] = np.zeros(3)
+        ours.step()
+        w.grad = torch.tensor(g)
+        theirs.step()
+    np.testing.assert_allclose(model.layers[0].params["W"], w.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_save_and_load_npz(tmp_path):
+    model = build("numpy-lenet", seed=1)
+    save_npz(tmp_path / "m.npz", model, {"classes": list("0123456789")})
+    loaded, meta = load_npz(tmp_path / "m.npz")
+    x = RNG.standard_normal((2, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+    assert meta["architecture"] == "numpy-lenet" and meta["classes"][3] == "3"
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as data:  # data only: no pickled objects
+        assert all(data[k].dtype != object for k in data.files)
+
+
+def test_numpy_lenet_learns_real_digits():
+    from digitlab.data import load_dataset
+    data = load_dataset("mnist-5k")
+    x = ((data.train.images[:1000].numpy() / 255.0 - 0.1307) / 0.3081).astype(np.float32)
+    y = data.train.labels[:1000].numpy()
+    model = build("numpy-lenet", seed=0)
+    optimizer = Adam(model, lr=2e-3)
+    for epoch in range(3):
+        for i in range(0, 1000, 50):
+            loss, dlogits = softmax_cross_entropy(model.forward(x[i:i + 50], training=True), y[i:i + 50])
+            model.backward(dlogits)
+            optimizer.step()
+    xt = ((data.test.images[:500].numpy() / 255.0 - 0.1307) / 0.3081).astype(np.float32)
+    accuracy = (model.predict(xt).argmax(1) == data.test.labels[:500].numpy()).mean()
+    assert accuracy > 0.85
