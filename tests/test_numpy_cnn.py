@@ -180,3 +180,15 @@ def test_numpy_lenet_learns_real_digits():
     xt = ((data.test.images[:500].numpy() / 255.0 - 0.1307) / 0.3081).astype(np.float32)
     accuracy = (model.predict(xt).argmax(1) == data.test.labels[:500].numpy()).mean()
     assert accuracy > 0.85
+
+
+def test_tiling_max_pool_matches_pytorch_with_ties():
+    layer = MaxPool2D(2)
+    x = np.maximum(RNG.standard_normal((2, 3, 8, 8)), 0)  # after a ReLU: many windows tie at 0
+    out = layer.forward(x)
+    dout = RNG.standard_normal(out.shape)
+    xt = t(x)
+    ref = F.max_pool2d(xt, 2)
+    ref.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, ref.detach().numpy(), **TOL)
+    np.testing.assert_allclose(layer.backward(dout), xt.grad.numpy(), **TOL)

@@ -19,6 +19,7 @@ class Layer:
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.input_grad = True  # False for a first layer: nobody needs dL/d(image), so skip computing it
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
@@ -83,6 +84,8 @@ class Conv2D(Layer):
         dout_flat = dout.transpose(0, 2, 3, 1).reshape(n * ho * wo, -1)   # (N*Ho*Wo, F)
         self.grads["W"] = (dout_flat.T @ cols).reshape(w.shape)           # dL/dW = sum over positions of dout * patch
         self.grads["b"] = dout_flat.sum(axis=0)                           # dL/db = sum of dout
+        if not self.input_grad:
+            return None
         dcols = dout_flat @ w.reshape(len(w), -1)                         # dL/dpatch = dout @ W
         dwin = dcols.reshape(n, ho, wo, c, k, k).transpose(0, 3, 1, 2, 4, 5)
         dxp = scatter_windows(dwin, xp_shape, self.stride)               # col2im
@@ -90,25 +93,37 @@ class Conv2D(Layer):
 
 
 class MaxPool2D(Layer):
-    """out = max over each window; the gradient flows only to the position that was the max."""
+    """out = max over each window; the gradient flows only to the position that was the max.
+
+    Non-overlapping windows that tile the image (the usual 2x2, stride 2) are a reshape of
+    the input; other shapes use the general sliding-window view.
+    """
 
     def __init__(self, kernel: int = 2, stride: int | None = None):
         super().__init__()
         self.kernel, self.stride = kernel, stride or kernel
 
+    def _tiles(self, shape) -> bool:
+        return self.stride == self.kernel and shape[2] % self.kernel == 0 and shape[3] % self.kernel == 0
+
     def forward(self, x, training=False):
         k = self.kernel
-        win = windows(x, k, k, self.stride)
-        flat = win.reshape(*win.shape[:4], k * k)
+        n, c, h, w = self.x_shape = x.shape
+        if self._tiles(x.shape):   # (N, C, Ho, k, Wo, k) -> (N, C, Ho, Wo, k*k)
+            flat = x.reshape(n, c, h // k, k, w // k, k).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h // k, w // k, k * k)
+        else:
+            win = windows(x, k, k, self.stride)
+            flat = win.reshape(*win.shape[:4], k * k)
         self.argmax = flat.argmax(axis=-1)                                # which element of each window won
-        self.x_shape = x.shape
         return np.take_along_axis(flat, self.argmax[..., None], axis=-1)[..., 0]
 
     def backward(self, dout):
         k = self.kernel
         # dL/dx = dout at the winning position of each window, 0 elsewhere
         onehot = (self.argmax[..., None] == np.arange(k * k)).astype(dout.dtype)
-        dwin = (onehot * dout[..., None]).reshape(*dout.shape, k, k)
+        dwin = (onehot * dout[..., None]).reshape(*dout.shape, k, k)     # (N, C, Ho, Wo, k, k)
+        if self._tiles(self.x_shape):
+            return dwin.transpose(0, 1, 2, 4, 3, 5).reshape(self.x_shape)
         return scatter_windows(dwin, self.x_shape, self.stride)
 
 
@@ -173,7 +188,7 @@ class Dense(Layer):
     def backward(self, dout):
         self.grads["W"] = self.x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
-        return dout @ self.params["W"].T
+        return dout @ self.params["W"].T if self.input_grad else None
 
 
 class Dropout(Layer):

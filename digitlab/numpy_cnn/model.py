@@ -19,8 +19,10 @@ from digitlab.utils.files import atomic_write
 class Sequential:
     """Layers applied in order; backward runs them in reverse (the chain rule)."""
 
-    def __init__(self, layers: list[Layer], name: str = "sequential"):
+    def __init__(self, layers: list[Layer], name: str = "sequential", input_grad: bool = True):
         self.layers, self.name = layers, name
+        if layers:
+            layers[0].input_grad = input_grad  # training never needs dL/d(image); a gradient check may
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         for layer in self.layers:
@@ -81,7 +83,7 @@ def build(name: str, num_classes: int = 10, in_channels: int = 1, image_size: in
     if name not in ARCHITECTURES:
         raise KeyError(f"unknown NumPy model {name!r}: choose one of {', '.join(ARCHITECTURES)}")
     rng = np.random.default_rng(seed)
-    return Sequential(ARCHITECTURES[name](num_classes, in_channels, image_size, rng, dtype), name)
+    return Sequential(ARCHITECTURES[name](num_classes, in_channels, image_size, rng, dtype), name, input_grad=False)
 
 
 def save_npz(path: str | os.PathLike, model: Sequential, meta: dict) -> None:
