@@ -192,3 +192,33 @@ def test_tiling_max_pool_matches_pytorch_with_ties():
     ref.backward(torch.tensor(dout))
     np.testing.assert_allclose(out, ref.detach().numpy(), **TOL)
     np.testing.assert_allclose(layer.backward(dout), xt.grad.numpy(), **TOL)
+
+
+def test_numpy_engine_through_the_cli(tmp_path):
+    from tests.helpers import run_cli
+    import json
+    run = tmp_path / "run"
+    result = run_cli("train", "--engine", "numpy", "--dataset", "mnist-5k", "--epochs", "2", "--out", str(run),
+                     "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["model"] == "numpy-lenet" and summary["checkpoint"].endswith("checkpoint.npz")
+    assert summary["test_accuracy"] > 0.9
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["type"] == "epoch"] == [1, 2]
+
+    evaluation = run_cli("evaluate", "--checkpoint", str(run), "--json")
+    assert evaluation.returncode == 0, evaluation.stderr
+    report = json.loads(evaluation.stdout)
+    assert report["accuracy"] == pytest.approx(summary["test_accuracy"]) and report["count"] == 1000
+
+    from PIL import Image
+    from digitlab.data import load_dataset
+    digit = load_dataset("mnist-5k").test.images[0, 0].numpy()
+    Image.fromarray(255 - digit).resize((200, 200)).save(tmp_path / "d.png")
+    prediction = run_cli("predict", "--checkpoint", str(run / "checkpoint.npz"), str(tmp_path / "d.png"), "--json")
+    assert prediction.returncode == 0, prediction.stderr
+    assert len(json.loads(prediction.stdout)[0]["top"]) == 3
+
+    bad = run_cli("train", "--engine", "numpy", "--model", "resnet18", "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "unknown NumPy model" in bad.stderr

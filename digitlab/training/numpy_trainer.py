@@ -27,7 +27,7 @@ from digitlab.training.evaluate import evaluate
 from digitlab.training.metrics import METRICS_NAME, MetricsLog
 from digitlab.training.schedule import lr_at
 from digitlab.training.trainer import TrainResult, default_run_dir, epoch_line, prepare_data
-from digitlab.utils.device import seed_everything
+from digitlab.utils.device import seed_everything, torch_threads
 
 log = logging.getLogger("digitlab")
 NPZ_CHECKPOINT_NAME = "checkpoint.npz"
@@ -54,6 +54,11 @@ def load_npz_checkpoint(path: Path) -> tuple[nn.Module, dict]:
 
 
 def train_numpy(cfg: TrainConfig, run_dir, resume: bool, progress: bool) -> TrainResult:
+    with torch_threads(1):  # torch only slices batches here; NumPy's BLAS needs the cores
+        return _train_numpy(cfg, run_dir, resume, progress)
+
+
+def _train_numpy(cfg: TrainConfig, run_dir, resume: bool, progress: bool) -> TrainResult:
     if resume:
         raise ConfigError("--resume is not available for the numpy engine: its runs are short, start again")
     if cfg.model not in numpy_cnn.ARCHITECTURES:
