@@ -11,10 +11,10 @@ import logging
 import sys
 
 from digitlab import __version__
-from digitlab.cli import evaluate, lab, models, predict, train
+from digitlab.cli import evaluate, lab, models, predict, report, train
 from digitlab.errors import DigitlabError
 
-COMMANDS = [train, evaluate, predict, models, lab]
+COMMANDS = [train, evaluate, predict, models, lab, report]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from digitlab.cli.common import add_data_options, add_device, add_json, format_table, print_json
-from digitlab.data.datasets import Split, load_dataset
+from digitlab.data.datasets import Split
 from digitlab.data.idx import read_pair
 from digitlab.errors import ConfigError, DataError
 from digitlab.training.evaluate import evaluate
-from digitlab.training.trainer import load_trained
+from digitlab.training.trainer import checkpoint_test_split, load_trained
 
 
 def add_parser(commands) -> None:
@@ -30,18 +30,11 @@ def run(args) -> int:
         raise ConfigError("give either --dataset or --images/--labels, not both")
     if args.images:
         split, source = Split.from_numpy(*read_pair(args.images, args.labels, len(classes))), args.images
+        spec = payload["model"]
+        if tuple(split.images.shape[1:]) != (spec["in_channels"], spec["image_size"], spec["image_size"]):
+            raise DataError(f"{source}: images of shape {tuple(split.images.shape[1:])} do not fit this model")
     else:
-        config = payload.get("config", {})
-        name = args.dataset or payload.get("dataset") or config.get("dataset")
-        test_set = None if args.dataset else config.get("test_set")
-        dataset = load_dataset(name, args.data_dir or config.get("data_dir"), test_set=test_set)
-        if dataset.test is None:
-            raise DataError(f"{name}: has no test split")
-        split, source = dataset.test, f"{dataset.name} test split"
-    spec = payload["model"]
-    if tuple(split.images.shape[1:]) != (spec["in_channels"], spec["image_size"], spec["image_size"]):
-        raise DataError(f"{source}: images of shape {tuple(split.images.shape[1:])} do not fit this model "
-                        f"({spec['in_channels']}x{spec['image_size']}x{spec['image_size']})")
+        split, source = checkpoint_test_split(payload, args.dataset, args.data_dir)
     norm = payload["normalization"]
     result = evaluate(model, split, norm["mean"], norm["std"], len(classes))
     report = {"checkpoint": str(args.checkpoint), "data": source, **result.to_dict(classes)}

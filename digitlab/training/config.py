@@ -31,7 +31,7 @@ class TrainConfig:
     device: str = "auto"
     data_dir: str | None = None
     test_set: str | None = None  # another data set whose test split replaces this one's
-    eval_batch_size: int = 1000
+    eval_batch_size: int = 500
     channels_last: bool = True   # NHWC layout: 20-45% faster convolutions on CPU
     log_every: int = 10          # steps between per-step records in metrics.jsonl
 

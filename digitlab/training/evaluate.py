@@ -52,7 +52,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 1000) -> torch.Tensor:
+def predict_logits(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 500) -> torch.Tensor:
     """Logits for uint8 images (N, C, H, W), in batches, with the model in eval mode."""
     was_training = model.training
     model.eval()
@@ -63,7 +63,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, mean, std, batch_size
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_size: int = 1000) -> Evaluation:
+def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_size: int = 500) -> Evaluation:
     if len(split) == 0:
         return Evaluation(float("nan"), float("nan"), np.zeros((num_classes, num_classes), np.int64), np.zeros(0, np.int64))
     device = model_device(model)

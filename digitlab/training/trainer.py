@@ -222,3 +222,17 @@ def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict
         return load_npz_checkpoint(npz)
     payload = load_checkpoint(path)
     return model_from_checkpoint(payload, resolve_device(device)), payload
+
+
+def checkpoint_test_split(payload: dict, dataset: str | None = None, data_dir: str | None = None) -> tuple[Split, str]:
+    """The split to score a checkpoint on: `dataset`'s test split, else the one it was trained with."""
+    config = payload.get("config", {})
+    name = dataset or payload.get("dataset") or config.get("dataset")
+    loaded = load_dataset(name, data_dir or config.get("data_dir"), test_set=None if dataset else config.get("test_set"))
+    if loaded.test is None:
+        raise DataError(f"{name}: has no test split")
+    spec = payload["model"]
+    if tuple(loaded.test.images.shape[1:]) != (spec["in_channels"], spec["image_size"], spec["image_size"]):
+        raise DataError(f"{name}: images of shape {tuple(loaded.test.images.shape[1:])} do not fit this model "
+                        f"({spec['in_channels']}x{spec['image_size']}x{spec['image_size']})")
+    return loaded.test, f"{loaded.name} test split"

@@ -1,0 +1,152 @@
+"""`digitlab report`: every figure for one checkpoint, as PNG files and an index.html.
+
+Figures are computed from the checkpoint, its run folder's metrics.jsonl and its test
+split; numbers that a script may want (accuracy, robustness) go to report.json too.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from digitlab.analysis import plots
+from digitlab.analysis.inspect import Inspector
+from digitlab.analysis.robustness import run_study, shifted
+from digitlab.training.evaluate import evaluate, predict_logits
+from digitlab.training.metrics import METRICS_NAME, read_metrics
+from digitlab.training.trainer import checkpoint_test_split, load_trained
+from digitlab.utils.files import atomic_write
+
+log = logging.getLogger("digitlab")
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    import matplotlib.pyplot as plt
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=90)
+    plt.close(fig)
+
+
+def _tsne(features: np.ndarray, seed: int = 0) -> np.ndarray:
+    from sklearn.manifold import TSNE
+    perplexity = float(min(30, max(2, len(features) // 4)))
+    return TSNE(n_components=2, init="pca", learning_rate="auto", perplexity=perplexity,
+                random_state=seed).fit_transform(features.astype(np.float32))
+
+
+def build_report(checkpoint: str | Path, out_dir: str | Path, dataset: str | None = None,
+                 data_dir: str | None = None, indices: list[int] | None = None, tsne_count: int = 1000,
+                 saliency_count: int = 8, device: str = "cpu") -> dict:
+    """Write the figures and index.html into `out_dir`; return the report's numbers."""
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, payload = load_trained(checkpoint, device)
+    classes, norm = list(payload["classes"]), payload["normalization"]
+    mean, std = norm["mean"], norm["std"]
+    split, source = checkpoint_test_split(payload, dataset, data_dir)
+    indices = [i for i in (indices or [0, 1]) if 0 <= i < len(split)] or [0]
+    inspector = Inspector.for_model(model, mean, std)
+    images, labels = split.images, split.labels
+    sections: list[tuple[str, str, str]] = []  # (file, title, caption)
+
+    def figure(name: str, fig: Figure, title: str, caption: str) -> None:
+        save_figure(fig, out_dir / name)
+        sections.append((name, title, caption))
+        log.info(f"report: {name} ({time.perf_counter() - start:.1f}s)")
+
+    # Training curves, from the run folder's metrics (or the checkpoint's epoch history).
+    run_dir = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
+    records = read_metrics(run_dir / METRICS_NAME) if (run_dir / METRICS_NAME).exists() else list(payload.get("history", []))
+    if records:
+        figure("curves.png", plots.plot_curves(records), "Training curves",
+               "Loss and error rate per epoch for the training and validation splits (log scale); "
+               "the faint line is the training loss every few steps.")
+
+    evaluation = evaluate(model, split, mean, std, len(classes))
+    probabilities = torch.softmax(predict_logits(model, images, mean, std), 1).numpy()
+    figure("confusion.png", plots.plot_confusion(evaluation.confusion, classes), "Confusion matrix",
+           f"Rows are the true class, columns the prediction, over all {len(split)} images of the {source}.")
+    figure("misclassified.png", plots.plot_misclassified(images.numpy(), labels.numpy(), probabilities, classes),
+           "Most confident mistakes", "The test images the model got wrong with the highest confidence.")
+
+    kernels = inspector.kernels()
+    if kernels:
+        figure("kernels.png", plots.plot_kernels(kernels), "Kernels",
+               "Every kernel of the first convolution layer (averaged over input channels) and a sample of "
+               "second-layer kernels; red is positive, blue negative.")
+        for i in indices:
+            maps = [(name, m[0]) for name, m in inspector.feature_maps(images[i:i + 1])]
+            figure(f"feature_maps_{i}.png", plots.plot_feature_maps(images[i].numpy(), maps,
+                   title=f"test image #{i} (class {classes[labels[i]]}): activations after each conv layer"),
+                   f"Feature maps of test image #{i}", "What each convolution layer responds to, layer by layer.")
+
+    count = min(tsne_count, len(split))
+    embedding = _tsne(inspector.penultimate(images[:count]))
+    figure("tsne.png", plots.plot_tsne(embedding, labels[:count].numpy(), classes), "t-SNE of the last hidden layer",
+           f"The {count} first test images placed by t-SNE from the features the final linear layer sees: "
+           "well-separated clusters mean the classes are linearly separable there.")
+
+    if kernels:
+        picks = torch.arange(min(saliency_count, len(split)))
+        saliency, cam = inspector.saliency_and_gradcam(images[picks], labels[picks])
+        titles = [f"{classes[labels[i]]} -> {classes[probabilities[i].argmax()]}" for i in picks.tolist()]
+        figure("saliency.png", plots.plot_saliency(images[picks].numpy(), saliency, cam, titles),
+               "Saliency and Grad-CAM", "Middle row: how much each pixel moves the true class's score (gradient "
+               "magnitude). Bottom: Grad-CAM at the last conv layer, the regions that support that class.")
+
+    study = run_study(model, split, mean, std, len(classes))
+    figure("robustness.png", plots.plot_robustness(study), "Robustness",
+           "Test accuracy when every image is shifted (4 directions), rotated (alternately clockwise and "
+           "anticlockwise), noised or blurred.")
+    if kernels:
+        i, pixels = indices[0], 4
+        moved = shifted(images[i:i + 1], pixels, "right")
+        before, after = inspector.feature_maps(images[i:i + 1])[0][1][0], inspector.feature_maps(moved)[0][1][0]
+        figure("shift_feature_maps.png", plots.plot_shift_feature_maps(images[i].numpy(), moved[0].numpy(),
+               before, after, pixels), "Feature maps under a shift",
+               f"Test image #{i} and the same digit moved {pixels} pixels right: convolution maps move with it "
+               "(equivariance); only pooling and the dense layers have to absorb the move.")
+
+    numbers = {"checkpoint": str(checkpoint), "data": source, "accuracy": evaluation.accuracy,
+               "figures": [s[0] for s in sections], "robustness": study,
+               "seconds": round(time.perf_counter() - start, 2)}
+    with atomic_write(out_dir / "report.json", "w") as handle:
+        json.dump(numbers, handle, indent=1)
+    _write_html(out_dir / "index.html", payload, source, evaluation.accuracy, sections, study)
+    return numbers
+
+
+def _write_html(path: Path, payload: dict, source: str, accuracy: float, sections, study: dict) -> None:
+    model = payload["model"]["name"]
+    esc = html.escape
+    cards = "\n".join(
+        f'<section><h2>{esc(title)}</h2><img src="{esc(name)}" alt="{esc(title)}"><p>{esc(caption)}</p></section>'
+        for name, title, caption in sections)
+    shift_rows = "".join(f"<tr><td>{p}</td>" + "".join(f"<td>{study['shift'][d][k]:.2%}</td>" for d in ("right", "left", "down", "up"))
+                         + "</tr>" for k, p in enumerate(study["shift"]["pixels"]))
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>digitlab report: {esc(model)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
+img {{ max-width: 100%; border: 1px solid #ddd; }}
+section {{ margin: 2em 0; }} table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 2px 8px; }}
+</style></head><body>
+<h1>digitlab report: {esc(model)}</h1>
+<p>Accuracy <b>{accuracy:.2%}</b> on the {esc(source)}; trained on {esc(str(payload.get('dataset', '?')))}
+for {len(payload.get('history', []))} epochs.</p>
+{cards}
+<section><h2>Accuracy under shifts</h2><table><tr><th>pixels</th><th>right</th><th>left</th><th>down</th><th>up</th></tr>
+{shift_rows}</table></section>
+</body></html>
+"""
+    with atomic_write(path, "w") as handle:
+        handle.write(page)

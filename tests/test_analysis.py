@@ -1,0 +1,123 @@
+"""The report, its figures and the robustness study, on real trained models of both engines."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from matplotlib.figure import Figure
+from PIL import Image
+
+from digitlab import analysis
+from digitlab.analysis.inspect import Inspector, NumpyInspector, TorchInspector
+from digitlab.analysis.robustness import RobustnessStudy, blurred, noised, rotated, run_study, shifted
+from digitlab.data import load_dataset
+from digitlab.numpy_cnn import build
+from digitlab.training import TrainConfig, train
+from digitlab.training.evaluate import evaluate
+from digitlab.training.numpy_trainer import NumpyModule
+from digitlab.training.trainer import load_trained
+from tests.helpers import run_cli
+
+FIGURES = {"curves.png", "confusion.png", "misclassified.png", "kernels.png", "feature_maps_0.png",
+           "feature_maps_5.png", "tsne.png", "saliency.png", "robustness.png", "shift_feature_maps.png"}
+
+
+def test_report_writes_every_figure_and_an_index_that_shows_them(trained_run, tmp_path):
+    out = tmp_path / "report"
+    result = run_cli("report", "--checkpoint", str(trained_run), "--out", str(out), "--index", "0", "--index", "5",
+                     "--tsne", "300", "--json")
+    assert result.returncode == 0, result.stderr
+    pngs = {p.name for p in out.glob("*.png")}
+    assert pngs == FIGURES
+    for name in pngs:
+        with Image.open(out / name) as image:
+            assert image.format == "PNG" and image.width >= 400 and image.height >= 200, name
+    page = (out / "index.html").read_text()
+    assert set(re.findall(r'src="([^"]+)"', page)) == pngs
+    numbers = json.loads((out / "report.json").read_text())
+    assert numbers["robustness"]["count"] == 1000
+    assert numbers["robustness"]["shift"]["right"][0] == numbers["robustness"]["plain"] == numbers["accuracy"]
+    assert not list(out.glob(".*"))  # no temporary files left
+
+
+def test_robustness_json_shift_zero_is_plain_accuracy(trained_run):
+    result = run_cli("robustness", "--checkpoint", str(trained_run), "--json")
+    assert result.returncode == 0, result.stderr
+    study = json.loads(result.stdout)
+    evaluation = json.loads(run_cli("evaluate", "--checkpoint", str(trained_run), "--json").stdout)
+    assert study["plain"] == evaluation["accuracy"]
+    assert all(study["shift"][d][0] == study["plain"] for d in ("right", "left", "down", "up"))
+    assert study["rotation"]["accuracy"][0] == study["noise"]["accuracy"][0] == study["blur"]["accuracy"][0] == study["plain"]
+    assert study["shift"]["right"][6] < study["plain"] - 0.2  # a 6-pixel shift hurts a CNN trained without shifts
+    assert sum(sum(row) for row in evaluation["confusion"]) == study["count"] == 1000
+
+
+def test_perturbations():
+    images = load_dataset("mnist-5k").test.images[:20]
+    assert torch.equal(shifted(images, 0, "up"), images)
+    moved = shifted(images, 3, "right")
+    assert torch.equal(moved[..., 3:], images[..., :-3]) and not moved[..., :3].any()
+    assert torch.equal(rotated(images, 0), images)
+    turned = rotated(images, 90)  # a quarter turn keeps all the ink
+    assert abs(turned.float().sum() / images.float().sum() - 1) < 0.02
+    assert torch.equal(noised(images, 0), images) and not torch.equal(noised(images, 0.2), images)
+    soft = blurred(images, 1.5)
+    assert soft.float().std() < images.float().std() and abs(soft.float().mean() - images.float().mean()) < 2
+
+
+def test_figures_are_available_from_python(trained_run):
+    model, payload = load_trained(trained_run)
+    split = load_dataset("mnist-5k").test
+    mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
+    result = evaluate(model, split, mean, std, 10)
+    assert result.confusion.sum() == len(split)
+    figures = [analysis.plot_confusion(result.confusion, payload["classes"]),
+               analysis.plot_curves(payload["history"]),
+               analysis.plot_kernels(Inspector.for_model(model, mean, std).kernels()),
+               analysis.plot_robustness(run_study(model, split.subset(torch.arange(100)), mean, std, 10,
+                                                  RobustnessStudy(shifts=[0, 2], angles=[0, 30], noise=[0, 0.3], blur=[0, 1])))]
+    assert all(isinstance(f, Figure) for f in figures)
+
+
+def _torch_lenet_like(net) -> nn.Module:
+    """A PyTorch copy of a numpy-lenet with the same weights."""
+    model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                          nn.Linear(84, 10))
+    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    ours = [l for l in net.layers if l.params]
+    with torch.no_grad():
+        for theirs, layer in zip(convs + linears, ours):
+            w = layer.params["W"]
+            theirs.weight.copy_(torch.from_numpy(w if w.ndim == 4 else w.T))
+            theirs.bias.copy_(torch.from_numpy(layer.params["b"]))
+    return model.eval()
+
+
+def test_numpy_and_torch_inspectors_agree_on_the_same_network():
+    net = build("numpy-lenet", seed=4)
+    mean, std = (0.1307,), (0.3081,)
+    ours = NumpyInspector(NumpyModule(net), mean, std)
+    theirs = TorchInspector(_torch_lenet_like(net), mean, std)
+    images = load_dataset("mnist-5k").test.images[:6]
+    targets = torch.tensor([0, 1, 2, 3, 4, 5])
+    for a, b in zip(ours.kernels(), theirs.kernels()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    for (_, a), (_, b) in zip(ours.feature_maps(images), theirs.feature_maps(images)):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    np.testing.assert_allclose(ours.penultimate(images), theirs.penultimate(images), atol=1e-4)
+    (sal_a, cam_a), (sal_b, cam_b) = ours.saliency_and_gradcam(images, targets), theirs.saliency_and_gradcam(images, targets)
+    np.testing.assert_allclose(sal_a, sal_b, atol=1e-3)
+    np.testing.assert_allclose(cam_a, cam_b, atol=1e-3)
+    assert sal_a.shape == (6, 28, 28) and 0 <= sal_a.min() and sal_a.max() <= 1
+
+
+def test_report_on_a_numpy_checkpoint(tmp_path):
+    train(TrainConfig(dataset="mnist-5k", engine="numpy", model="numpy-seed", epochs=1), tmp_path / "run", progress=False)
+    result = run_cli("report", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "report"), "--tsne", "200")
+    assert result.returncode == 0, result.stderr
+    assert {"kernels.png", "saliency.png", "tsne.png", "robustness.png"} <= {p.name for p in (tmp_path / "report").glob("*.png")}
