@@ -22,6 +22,6 @@ def trained_run(tmp_path_factory) -> Path:
     """One real short training run on the bundled MNIST digits, shared by the tests that need a model."""
     run_dir = tmp_path_factory.mktemp("run") / "seed-cnn"
     from digitlab.cli import main
-    assert main(["-q", "train", "--dataset", "mnist-5k", "--epochs", "3", "--seed", "3",
+    assert main(["-q", "train", "--recipe", "none", "--dataset", "mnist-5k", "--epochs", "3", "--seed", "3",
                  "--out", str(run_dir), "--no-progress"]) == 0
     return run_dir

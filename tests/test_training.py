@@ -54,7 +54,8 @@ def test_same_seed_same_numbers(tmp_path):
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
-    args = ["--dataset", "mnist-5k", "--model", "seed-cnn", "--epochs", "4", "--seed", "5", "--device", "cpu"]
+    args = ["--recipe", "none", "--dataset", "mnist-5k", "--model", "seed-cnn", "--epochs", "4", "--seed", "5",
+            "--device", "cpu"]
     reference = train(TrainConfig(dataset="mnist-5k", model="seed-cnn", epochs=4, seed=5, device="cpu"),
                       tmp_path / "reference", progress=False)
 

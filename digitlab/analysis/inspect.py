@@ -43,6 +43,9 @@ class Inspector:
     @staticmethod
     def for_model(model: nn.Module, mean, std) -> "Inspector":
         from digitlab.training.numpy_trainer import NumpyModule
+        from digitlab.training.inference_model import InferenceModel
+        if isinstance(model, InferenceModel):  # look at the network itself, in full precision, one view
+            model = model.model
         if isinstance(model, NumpyModule):
             return NumpyInspector(model, mean, std)
         return TorchInspector(model, mean, std)

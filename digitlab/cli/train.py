@@ -1,4 +1,8 @@
-"""digitlab train: train a model and report its test accuracy."""
+"""digitlab train: train a model and report its test accuracy.
+
+Options that are not given take the value of the recipe (--recipe fast by default) for the
+data set being trained on; the chosen settings are printed and saved in the checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ from digitlab.cli.common import add_data_options, add_device, add_json, print_js
 from digitlab.errors import ConfigError
 from digitlab.training import TrainConfig, train
 from digitlab.training.checkpoint import load_checkpoint
-from digitlab.training.config import ENGINES, OPTIMIZERS, SCHEDULES
+from digitlab.training.config import ENGINES, OPTIMIZERS, PRECISIONS, SCHEDULES
+from digitlab.training.recipes import RECIPES
 
 # option name -> TrainConfig field it sets (all default to None: "not given on the command line")
 _OVERRIDES = ["dataset", "engine", "model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
-              "label_smoothing", "shift_pixels", "val_fraction", "seed", "data_dir", "test_set"]
+              "label_smoothing", "shift_pixels", "rotate_degrees", "scale", "precision", "val_fraction", "seed", "data_dir", "test_set"]
 
 
 def add_parser(commands) -> None:
@@ -19,24 +24,31 @@ def add_parser(commands) -> None:
     p = commands.add_parser("train", help="train a model", description=__doc__)
     p.set_defaults(run=run)
     add_data_options(p, default=None)
-    p.add_argument("--model", help=f"model name, see 'digitlab models' (default: {defaults.model}; "
+    p.add_argument("--recipe", choices=list(RECIPES), default=None,
+                   help="preset settings per data set for the options not given: fast (default), best, or none "
+                        "(plain defaults); see README")
+    p.add_argument("--model", help="model name, see 'digitlab models' (default: the recipe's, digitnet; "
                                    "numpy-lenet with --engine numpy)")
     p.add_argument("--engine", choices=ENGINES, help="torch, or numpy: the from-scratch NumPy network "
                                                      "(models numpy-lenet, numpy-seed) (default: torch)")
-    p.add_argument("--epochs", type=int, help=f"passes over the training data (default: {defaults.epochs})")
-    p.add_argument("--batch-size", type=int, help=f"images per step (default: {defaults.batch_size})")
-    p.add_argument("--lr", type=float, help=f"peak learning rate (default: {defaults.lr})")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default: {defaults.optimizer})")
-    p.add_argument("--weight-decay", type=float, help=f"(default: {defaults.weight_decay})")
-    p.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default: {defaults.schedule})")
-    p.add_argument("--label-smoothing", type=float, help=f"(default: {defaults.label_smoothing})")
-    p.add_argument("--shift-pixels", type=int, help=f"random shift augmentation (default: {defaults.shift_pixels})")
+    p.add_argument("--epochs", type=int, help=f"passes over the training data (default: the recipe's, else {defaults.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"images per step (default: the recipe's, else {defaults.batch_size})")
+    p.add_argument("--lr", type=float, help=f"peak learning rate (default: the recipe's, else {defaults.lr})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default: the recipe's, else {defaults.optimizer})")
+    p.add_argument("--weight-decay", type=float, help=f"(default: the recipe's, else {defaults.weight_decay})")
+    p.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default: the recipe's, else {defaults.schedule})")
+    p.add_argument("--label-smoothing", type=float, help=f"(default: the recipe's, else {defaults.label_smoothing})")
+    p.add_argument("--shift-pixels", type=int, help=f"random shift augmentation (default: the recipe's, else {defaults.shift_pixels})")
+    p.add_argument("--rotate-degrees", type=float, help="random rotation augmentation, degrees (default: the recipe's, else 0)")
+    p.add_argument("--scale", type=float, help="random zoom augmentation in [1-s, 1+s] (default: the recipe's, else 0)")
+    p.add_argument("--precision", choices=PRECISIONS, help="bf16 autocasts convolutions and matmuls "
+                                                           "(default: the recipe's, else fp32)")
     p.add_argument("--val-fraction", type=float, help=f"share of training data held out for validation "
-                                                      f"(default: {defaults.val_fraction})")
+                                                      f"(default: the recipe's, else {defaults.val_fraction})")
     p.add_argument("--test-set", metavar="NAME", help="evaluate on this data set's test split instead "
                                                       "(e.g. idx:DIR holding a t10k or other IDX pair)")
     p.add_argument("--seed", type=int, help=f"random seed; the same seed gives the same run on CPU "
-                                            f"(default: {defaults.seed})")
+                                            f"(default: the recipe's, else {defaults.seed})")
     add_device(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder for checkpoint.pt and metrics.jsonl "
                                                     "(default: runs/DATASET-MODEL-TIME)")
@@ -56,15 +68,20 @@ def _config(args) -> TrainConfig:
         cfg = TrainConfig.from_dict(saved)
         if "epochs" in given:
             cfg.epochs = given["epochs"]
+            cfg.explicit = sorted(set(cfg.explicit) | {"epochs"})
     else:
-        if given.get("engine") == "numpy" and "model" not in given:
+        numpy_engine = given.get("engine") == "numpy"
+        if numpy_engine and "model" not in given:
             given["model"] = "numpy-lenet"
-        cfg = TrainConfig(**given)
+        recipe = args.recipe or (None if numpy_engine else "fast")
+        cfg = TrainConfig(**given, recipe=None if recipe == "none" else recipe, explicit=sorted(given))
     cfg.device = args.device
     return cfg
 
 
 def run(args) -> int:
+    if args.resume and args.recipe:
+        raise ConfigError("--resume continues a run with the recipe it started with; drop --recipe")
     if args.resume and args.out:
         raise ConfigError("give either --out or --resume, not both")
     cfg = _config(args)

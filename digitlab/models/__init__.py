@@ -1,6 +1,6 @@
 """The model zoo. Importing a model file registers its architectures."""
 
-from digitlab.models import alexnet, conv3d, inception, lenet, mobilenet, resnet, seed_cnns, shufflenet, vgg  # noqa: F401
+from digitlab.models import alexnet, conv3d, digitnet, inception, lenet, mobilenet, resnet, seed_cnns, shufflenet, vgg  # noqa: F401
 from digitlab.models.registry import create_model, list_models, model_entry, register_model
 
 __all__ = ["create_model", "list_models", "model_entry", "register_model"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -27,3 +29,18 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
         return images
     dy, dx = torch.randint(-max_shift, max_shift + 1, (2, len(images)), generator=generator)
     return shift_images(images, dy, dx, max_shift)
+
+
+def random_affine(images: torch.Tensor, degrees: float, scale: float, max_shift: int,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate by U(-degrees, degrees), scale by U(1-scale, 1+scale) and shift by U(-max_shift, max_shift)
+    pixels, each image its own draw: one affine_grid + grid_sample for the whole batch."""
+    n, _, h, w = images.shape
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(degrees)
+    zoom = 1 + (torch.rand(n, generator=generator) * 2 - 1) * scale
+    shift = (torch.rand(2, n, generator=generator) * 2 - 1) * max_shift * 2 / torch.tensor([[w], [h]])
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom  # the grid maps output to input: inverse zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift[0]], 1), torch.stack([sin, cos, shift[1]], 1)], 1)
+    grid = F.affine_grid(theta.to(images.device), [n, images.shape[1], h, w], align_corners=False)
+    out = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.round_().clamp_(0, 255).to(torch.uint8)

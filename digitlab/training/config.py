@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from digitlab.errors import ConfigError
 
 ENGINES = ("torch", "numpy")
 OPTIMIZERS = ("adamw", "sgd")
+PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("onecycle", "cosine", "constant")
 
 
@@ -26,6 +27,11 @@ class TrainConfig:
     warmup_fraction: float = 0.15
     label_smoothing: float = 0.0
     shift_pixels: int = 0        # random translation of each training digit, in pixels (augmentation)
+    rotate_degrees: float = 0.0  # random rotation in [-d, d] degrees (with scale: one affine warp per image)
+    scale: float = 0.0           # random zoom in [1 - s, 1 + s]
+    hflip: bool = False          # random horizontal flips (clothes, not digits)
+    precision: str = "fp32"      # "bf16": autocast matmuls and convolutions to bfloat16 (CPU with AVX-512 BF16, GPU)
+    tta: bool = False            # test-time augmentation: average the logits over small shifts (and flips with hflip)
     val_fraction: float = 0.1    # carved from the training data, stratified and seeded
     seed: int = 1
     device: str = "auto"
@@ -34,6 +40,8 @@ class TrainConfig:
     eval_batch_size: int = 500
     channels_last: bool = True   # NHWC layout: 20-45% faster convolutions on CPU
     log_every: int = 10          # steps between per-step records in metrics.jsonl
+    recipe: str | None = None    # fills in the settings not in `explicit`, per data set (see recipes.py)
+    explicit: list[str] = field(default_factory=list)  # settings the user gave, which a recipe keeps
 
     def validate(self) -> "TrainConfig":
         checks = [
@@ -43,9 +51,12 @@ class TrainConfig:
             (0 <= self.val_fraction < 1, f"--val-fraction must be in [0, 1), not {self.val_fraction}"),
             (0 <= self.warmup_fraction < 1, f"warmup_fraction must be in [0, 1), not {self.warmup_fraction}"),
             (0 <= self.label_smoothing < 1, f"--label-smoothing must be in [0, 1), not {self.label_smoothing}"),
+            (0 <= self.rotate_degrees <= 180, f"--rotate-degrees must be in 0..180, not {self.rotate_degrees}"),
+            (0 <= self.scale < 1, f"--scale must be in [0, 1), not {self.scale}"),
             (0 <= self.shift_pixels <= 8, f"--shift-pixels must be in 0..8, not {self.shift_pixels}"),
             (self.engine in ENGINES, f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}"),
             (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}"),
+            (self.precision in PRECISIONS, f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"),
             (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}"),
         ]
         for ok, message in checks:

@@ -66,7 +66,7 @@ def _train_numpy(cfg: TrainConfig, run_dir, resume: bool, progress: bool) -> Tra
     if cfg.device not in ("auto", "cpu"):
         raise ConfigError("the numpy engine runs on the CPU only")
     generator = seed_everything(cfg.seed)
-    dataset, train_split, val_split, test_split = prepare_data(cfg, torch.device("cpu"))
+    cfg, dataset, train_split, val_split, test_split = prepare_data(cfg, torch.device("cpu"))
     mean, std = dataset.mean, dataset.std
     run_dir = Path(run_dir) if run_dir else default_run_dir(cfg.model, dataset.name)
     checkpoint_path = run_dir / NPZ_CHECKPOINT_NAME

@@ -25,12 +25,14 @@ from digitlab.data.loader import BatchLoader, normalize
 from digitlab.data.splits import stratified_split
 from digitlab.errors import CheckpointError, DataError
 from digitlab.models import create_model, model_entry
-from digitlab.training.augment import random_shift
+from digitlab.training.augment import random_affine, random_shift
 from digitlab.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, model_from_checkpoint, save_checkpoint
 from digitlab.training.config import TrainConfig
 from digitlab.training.evaluate import Evaluation, evaluate
 from digitlab.training.metrics import METRICS_NAME, MetricsLog
+from digitlab.training.recipes import apply_recipe
 from digitlab.training.schedule import lr_at
+from digitlab.training.inference_model import with_inference_options
 from digitlab.utils.device import resolve_device, seed_everything
 
 log = logging.getLogger("digitlab")
@@ -67,6 +69,18 @@ def default_run_dir(model: str, dataset: str) -> Path:
     return Path("runs") / f"{dataset.split(':')[0]}-{model}-{stamp}"
 
 
+def augment(images: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """The batch's augmentations, on its device: random affine warps or shifts, then random mirror images."""
+    if cfg.rotate_degrees or cfg.scale:
+        images = random_affine(images, cfg.rotate_degrees, cfg.scale, cfg.shift_pixels, generator)
+    else:
+        images = random_shift(images, cfg.shift_pixels, generator)
+    if cfg.hflip:
+        flip = (torch.rand(len(images), generator=generator) < 0.5).to(images.device).view(-1, 1, 1, 1)
+        images = torch.where(flip, images.flip(-1), images)
+    return images
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # No weight decay on biases and BatchNorm parameters: decaying them only hurts.
     decay = [p for p in model.parameters() if p.ndim > 1]
@@ -77,9 +91,17 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def prepare_data(cfg: TrainConfig, device: torch.device) -> tuple[DigitDataset, Split, Split, Split]:
-    """The data set and its train/val/test splits on `device`; validation is carved from training data."""
+def prepare_data(cfg: TrainConfig, device: torch.device) -> tuple[TrainConfig, DigitDataset, Split, Split, Split]:
+    """The config with its recipe applied, the data set, and its train/val/test splits on `device`.
+
+    The recipe is applied once the data set is known (`mnist` may have fell back to `mnist-5k`);
+    validation is carved from the training data.
+    """
     dataset = load_dataset(cfg.dataset, cfg.data_dir, test_set=cfg.test_set)
+    cfg = apply_recipe(cfg, dataset.name)
+    if cfg.recipe:
+        log.info(f"recipe {cfg.recipe} for {dataset.name}: {cfg.model}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
+                 f"lr {cfg.lr}, {cfg.precision}" + (", TTA" if cfg.tta else ""))
     if dataset.train is None:
         raise DataError(f"{cfg.dataset}: has no training split (no train-images/train-labels files)")
     if dataset.test is None:
@@ -88,7 +110,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> tuple[DigitDataset, 
     splits = dataset.train.subset(train_idx).to(device), dataset.train.subset(val_idx).to(device), dataset.test.to(device)
     log.info(f"data: {dataset.name} ({dataset.source}): {len(splits[0])} train, {len(splits[1])} val, "
              f"{len(splits[2])} test on {device}")
-    return (dataset, *splits)
+    return (cfg, dataset, *splits)
 
 
 def epoch_line(record: dict, epochs: int) -> str:
@@ -109,7 +131,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
     device = resolve_device(cfg.device)
     generator = seed_everything(cfg.seed)
 
-    dataset, train_split, val_split, test_split = prepare_data(cfg, device)
+    cfg, dataset, train_split, val_split, test_split = prepare_data(cfg, device)
     mean, std = dataset.mean, dataset.std
     run_dir = Path(run_dir) if run_dir else default_run_dir(cfg.model, dataset.name)
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -162,10 +184,11 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
             lr = lr_at(step, total_steps, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x = normalize(random_shift(images, cfg.shift_pixels, generator), mean, std)
+            x = normalize(augment(images, cfg, generator), mean, std)
             x = x.contiguous(memory_format=memory_format)
-            logits = model(x)
-            loss = F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -207,9 +230,10 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
         log.info(epoch_line(record, cfg.epochs))
     metrics.close()
 
-    test = evaluate(model, test_split, mean, std, dataset.num_classes, cfg.eval_batch_size)
-    val = evaluate(model, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size) if len(val_split) else None
-    return TrainResult(run_dir, checkpoint_path, model, dataset, test, val, train_seconds,
+    final = with_inference_options(model, cfg.to_dict())
+    test = evaluate(final, test_split, mean, std, dataset.num_classes, cfg.eval_batch_size)
+    val = evaluate(final, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size) if len(val_split) else None
+    return TrainResult(run_dir, checkpoint_path, final, dataset, test, val, train_seconds,
                        images_seen / step_seconds if step_seconds else 0.0, history)
 
 
@@ -221,7 +245,8 @@ def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict
         from digitlab.training.numpy_trainer import load_npz_checkpoint
         return load_npz_checkpoint(npz)
     payload = load_checkpoint(path)
-    return model_from_checkpoint(payload, resolve_device(device)), payload
+    model = model_from_checkpoint(payload, resolve_device(device))
+    return with_inference_options(model, payload.get("config", {})), payload
 
 
 def checkpoint_test_split(payload: dict, dataset: str | None = None, data_dir: str | None = None) -> tuple[Split, str]:

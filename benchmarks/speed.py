@@ -1,0 +1,118 @@
+"""Accuracy per CPU-second: the default recipes against seed 003's pipeline, timed in the same run.
+
+    python benchmarks/speed.py [--json]
+
+Rows:
+  seed 003 pipeline  seed-cnn, a per-item Dataset (uint8 -> PIL -> float tensor -> normalise, as
+                     torchvision's ToTensor/Normalize do) and a DataLoader, batch 50, Adam 1e-3, 1 epoch
+  fashion-mnist      `digitlab train --dataset fashion-mnist` (recipe fast)          goal: >= 93.5% in <= 60 s
+  mnist-5k           `digitlab train --dataset mnist-5k --test-set <real MNIST>`     goal: >= 99.0% in <= 30 s
+then inference images/s of the default model, in batches of 256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from _common import inference_images_per_s, print_table, real_mnist_test_set
+from digitlab.data import load_dataset
+from digitlab.models import create_model
+from digitlab.training import TrainConfig, train
+from digitlab.training.evaluate import evaluate
+
+
+class PerItemDataset(torch.utils.data.Dataset):
+    """What a torchvision dataset does for every image: PIL image, ToTensor, Normalize."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, mean: float, std: float):
+        self.images, self.labels, self.mean, self.std = images, labels, mean, std
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        picture = Image.fromarray(self.images[i], mode="L")
+        x = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 255).unsqueeze(0)
+        return (x - self.mean) / self.std, int(self.labels[i])
+
+
+def seed_003_baseline() -> dict:
+    torch.manual_seed(0)
+    data = load_dataset("fashion-mnist")
+    loader = torch.utils.data.DataLoader(PerItemDataset(data.train.images[:, 0].numpy(), data.train.labels.numpy(),
+                                                        data.mean[0], data.std[0]), batch_size=50, shuffle=True)
+    model = create_model("seed-cnn")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    for x, y in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    accuracy = evaluate(model, data.test, data.mean, data.std, 10).accuracy
+    return {"run": "seed 003 pipeline, fashion-mnist, 1 epoch", "accuracy": accuracy, "seconds": seconds,
+            "ips": len(data.train) / seconds, "goal": "-"}
+
+
+def recipe_run(dataset: str, test_set: str | None, goal: str) -> tuple[dict, object]:
+    cfg = TrainConfig(dataset=dataset, recipe="fast", test_set=test_set, explicit=["dataset", "test_set"])
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = train(cfg, run_dir, progress=False)
+    return ({"run": f"digitlab train --dataset {dataset} (recipe fast: {result.history[-1]['model']}, "
+                    f"{len(result.history)} epochs)", "accuracy": result.test.accuracy,
+             "seconds": result.train_seconds, "ips": result.train_images_per_s, "goal": goal}, result)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    print(f"# {torch.get_num_threads()} threads, torch {torch.__version__}", file=sys.stderr)
+    baseline = seed_003_baseline()
+    print(f"  baseline: {baseline['accuracy']:.2%} in {baseline['seconds']:.1f} s", file=sys.stderr)
+    fashion, _ = recipe_run("fashion-mnist", None, ">= 93.5% in <= 60 s")
+    print(f"  fashion: {fashion['accuracy']:.2%} in {fashion['seconds']:.1f} s", file=sys.stderr)
+    test_set = real_mnist_test_set()
+    digits, result = recipe_run("mnist-5k", test_set, ">= 99.0% in <= 30 s" + ("" if test_set else " (held-out test)"))
+    print(f"  mnist-5k: {digits['accuracy']:.2%} in {digits['seconds']:.1f} s", file=sys.stderr)
+    rows, base_seconds = [baseline, fashion, digits], baseline["seconds"]
+    for row in rows:
+        row["ratio"] = f"{row['seconds'] / base_seconds:.2f}x"
+        row["accuracy"] = f"{row['accuracy']:.2%}"
+        row["seconds"] = f"{row['seconds']:.1f}"
+        row["ips"] = f"{row['ips']:,.0f}"
+
+    test_images = result.dataset.test.images
+    mean, std = result.dataset.mean, result.dataset.std
+    answering = result.model                      # as `predict` answers: bf16, with test-time augmentation
+    network = answering.model                     # one view
+    inference = {
+        "default model as it answers (bf16 + TTA, 5 views)": inference_images_per_s(answering, test_images, mean, std, 256),
+        "default model, one view, bf16": inference_images_per_s(type(answering)(network, bf16=True), test_images, mean, std, 256),
+        "default model, one view, fp32": inference_images_per_s(network, test_images, mean, std, 256),
+    }
+    if args.json:
+        print(json.dumps({"training": rows, "inference_images_per_s": inference, "http": None}))
+        return 0
+    print_table(rows, [("run", "run"), ("accuracy", "test accuracy"), ("seconds", "train s"), ("ratio", "time vs seed 003"),
+                       ("ips", "train img/s"), ("goal", "goal")])
+    print()
+    print_table([{"what": k, "ips": f"{v:,.0f}"} for k, v in inference.items()],
+                [("what", "inference (batches of 256)"), ("ips", "images/s")])
+    print("\n/api/predict latency: not measured here yet (the web server is issue 6)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

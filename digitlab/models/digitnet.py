@@ -1,0 +1,37 @@
+"""digitnet: a small, well-shaped CNN built for accuracy per CPU-second.
+
+Three conv-BN-ReLU blocks (3x3, channels doubling 32-64-128 by default), each followed
+by 2x2 max-pooling (28 -> 14 -> 7 -> 3), then one linear layer. BatchNorm lets it train at
+high learning rates, pooling early keeps the expensive convolutions small, and it has no
+dense hidden layer to overfit with. It is the default model of the training recipes.
+"""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from digitlab.models.blocks import ConvBNReLU
+from digitlab.models.registry import register_model
+
+
+def _digitnet(widths: tuple[int, int, int], num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+    a, b, c = widths
+    side = image_size // 8
+    return nn.Sequential(
+        ConvBNReLU(in_channels, a, 3), nn.MaxPool2d(2),
+        ConvBNReLU(a, b, 3), nn.MaxPool2d(2),
+        ConvBNReLU(b, c, 3), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(c * side * side, num_classes),
+    )
+
+
+@register_model("digitnet")
+def digitnet(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Module:
+    """Fast BN CNN: conv-BN-ReLU 32-64-128 (3x3), max-pool after each, linear head."""
+    return _digitnet((32, 64, 128), num_classes, in_channels, image_size)
+
+
+@register_model("digitnet-wide")
+def digitnet_wide(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Module:
+    """Wider digitnet: conv-BN-ReLU 64-128-256 (3x3), max-pool after each, linear head."""
+    return _digitnet((64, 128, 256), num_classes, in_channels, image_size)

@@ -1,0 +1,68 @@
+"""Recipes, batch augmentation and the way a trained model answers (bf16, test-time augmentation)."""
+
+import pytest
+import torch
+
+from digitlab.errors import ConfigError
+from digitlab.models import create_model
+from digitlab.training import TrainConfig
+from digitlab.training.augment import random_affine
+from digitlab.training.checkpoint import load_checkpoint
+from digitlab.training.inference_model import InferenceModel, with_inference_options
+from digitlab.training.recipes import RECIPES, apply_recipe
+from tests.helpers import run_cli
+
+
+def test_recipe_fills_only_what_the_user_did_not_give():
+    cfg = TrainConfig(dataset="mnist", recipe="fast", epochs=7, explicit=["epochs"])
+    five_k, full = apply_recipe(cfg, "mnist-5k"), apply_recipe(cfg, "mnist")
+    assert five_k.epochs == full.epochs == 7
+    assert five_k.model == "digitnet" and five_k.lr == RECIPES["fast"]["mnist-5k"]["lr"]
+    assert five_k.rotate_degrees == RECIPES["fast"]["mnist-5k"]["rotate_degrees"]
+    assert apply_recipe(TrainConfig(recipe="fast"), "idx:/data").model == RECIPES["fast"]["*"]["model"]
+    assert apply_recipe(TrainConfig(recipe=None, model="lenet5"), "mnist-5k").model == "lenet5"
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        apply_recipe(TrainConfig(recipe="turbo"), "mnist")
+
+
+def test_every_recipe_is_a_valid_config():
+    for recipe, table in RECIPES.items():
+        for dataset in table:
+            apply_recipe(TrainConfig(recipe=recipe), dataset)  # validate() raises on a bad value
+
+
+def test_cli_records_the_recipe_and_what_was_explicit(tmp_path, idx_dir):
+    result = run_cli("train", "--dataset", f"idx:{idx_dir}", "--epochs", "1", "--lr", "0.001", "--out", str(tmp_path / "r"),
+                     "--no-progress")
+    assert result.returncode == 0, result.stderr
+    config = load_checkpoint(tmp_path / "r")["config"]
+    assert config["recipe"] == "fast" and sorted(config["explicit"]) == ["dataset", "epochs", "lr"]
+    assert config["epochs"] == 1 and config["lr"] == 0.001 and config["model"] == "digitnet"
+    assert config["precision"] == "bf16"
+
+
+def test_random_affine_keeps_ink_and_moves_it():
+    images = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
+    images[:, :, 10:18, 12:16] = 255
+    out = random_affine(images, degrees=10, scale=0.1, max_shift=2, generator=torch.Generator().manual_seed(0))
+    assert out.dtype == torch.uint8 and out.shape == images.shape
+    ratio = out.float().sum((1, 2, 3)) / images.float().sum((1, 2, 3))
+    assert ((ratio > 0.7) & (ratio < 1.3)).all()  # zoom within 10% changes the area by < 21%, plus rounding
+    assert (out != images).any(dim=(1, 2, 3)).float().mean() > 0.9
+    same = random_affine(images, 0, 0, 0)
+    assert torch.equal(same, images)
+
+
+def test_inference_model_averages_views_and_keeps_answers():
+    torch.manual_seed(0)
+    model = create_model("digitnet").eval()
+    x = torch.randn(6, 1, 28, 28)
+    assert with_inference_options(model, {"precision": "fp32"}) is model
+    flip = InferenceModel(model, tta=True, hflip=True)
+    with torch.no_grad():
+        assert torch.allclose(flip(x), (model(x) + model(x.flip(-1))) / 2, atol=1e-5)
+        shifted = InferenceModel(model, tta=True)
+        assert len(shifted.views(x)) == 5
+        assert torch.allclose(shifted.views(x)[1][..., 1:], x[..., :-1], atol=1e-6)  # one pixel to the right
+        bf16 = InferenceModel(model, bf16=True)(x)
+        assert bf16.dtype == torch.float32 and (bf16.argmax(1) == model(x).argmax(1)).float().mean() >= 5 / 6
