@@ -29,15 +29,18 @@ class Prediction:
 class Predictor:
     """A model with its normalisation and class names, ready to classify 28x28 digits."""
 
-    def __init__(self, model: nn.Module, classes: list[str], mean, std, in_channels: int = 1, image_size: int = 28):
+    def __init__(self, model: nn.Module, classes: list[str], mean, std, in_channels: int = 1, image_size: int = 28,
+                 meta: dict | None = None):
         self.model, self.classes, self.mean, self.std = model.eval(), classes, tuple(mean), tuple(std)
         self.in_channels, self.image_size = in_channels, image_size
+        self.meta = meta or {}  # the checkpoint's record: model spec, data set, config, history
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu") -> "Predictor":
         model, payload = load_trained(path, device)
         norm, spec = payload["normalization"], payload["model"]
-        return cls(model, list(payload["classes"]), norm["mean"], norm["std"], spec["in_channels"], spec["image_size"])
+        meta = {k: v for k, v in payload.items() if k in ("model", "dataset", "config", "history", "epoch", "engine", "test_accuracy")}
+        return cls(model, list(payload["classes"]), norm["mean"], norm["std"], spec["in_channels"], spec["image_size"], meta)
 
     def predict_arrays(self, images: np.ndarray) -> list[Prediction]:
         """uint8 images (N, 28, 28) as MNIST stores them -> one Prediction each."""

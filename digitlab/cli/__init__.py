@@ -11,10 +11,10 @@ import logging
 import sys
 
 from digitlab import __version__
-from digitlab.cli import evaluate, lab, models, predict, report, train
+from digitlab.cli import evaluate, lab, models, predict, report, samples, serve, train
 from digitlab.errors import DigitlabError
 
-COMMANDS = [train, evaluate, predict, models, lab, report]
+COMMANDS = [train, evaluate, predict, models, lab, report, serve, samples]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -220,18 +220,20 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
         train_seconds += seconds
         step_seconds += epoch_step_seconds
         images_seen += epoch_n
-        save_checkpoint(checkpoint_path, {
+        payload = {
             "engine": "torch", "model": model_spec, "state_dict": model.state_dict(),
             "config": cfg.to_dict(), "dataset": dataset.name, "classes": dataset.classes,
             "normalization": {"mean": list(mean), "std": list(std)},
             "history": history, "epoch": epoch, "optimizer": optimizer.state_dict(),
             "rng": {"data": generator.get_state(), "torch": torch.get_rng_state()},
-        })
+        }
+        save_checkpoint(checkpoint_path, payload)
         log.info(epoch_line(record, cfg.epochs))
     metrics.close()
 
     final = with_inference_options(model, cfg.to_dict())
     test = evaluate(final, test_split, mean, std, dataset.num_classes, cfg.eval_batch_size)
+    save_checkpoint(checkpoint_path, {**payload, "test_accuracy": test.accuracy})  # for whoever serves the model
     val = evaluate(final, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size) if len(val_split) else None
     return TrainResult(run_dir, checkpoint_path, final, dataset, test, val, train_seconds,
                        images_seen / step_seconds if step_seconds else 0.0, history)

@@ -1,0 +1,54 @@
+"""digitlab serve: the drawing board, a web page to draw digits and teach the model.
+
+Without --checkpoint it loads the default model from the cache, training it first (about
+30 s on 2 cores) if there is none. It binds to 127.0.0.1 unless --host says otherwise.
+Samples go to a SQLite file (--db, default: the cache's samples.sqlite).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from digitlab.data.download import cache_root
+
+log = logging.getLogger("digitlab")
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("serve", help="the drawing board web page and its API", description=__doc__)
+    p.set_defaults(run=run)
+    p.add_argument("--checkpoint", metavar="PATH", help="model to serve (default: the cached default model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--db", metavar="PATH", help="SQLite file for drawn samples (default: CACHE/samples.sqlite)")
+    p.add_argument("--data-dir", metavar="DIR", help="data cache folder (default: $DIGITLAB_DATA or ~/.cache/digitlab)")
+
+
+def default_checkpoint(data_dir: str | None) -> Path:
+    """The cached default model, trained with the fast recipe on the first use."""
+    run_dir = cache_root(data_dir) / "models" / "default"
+    checkpoint = run_dir / "checkpoint.pt"
+    if checkpoint.exists():
+        return checkpoint
+    from digitlab.training import TrainConfig, train
+    log.info(f"no default model yet: training one (recipe fast) into {run_dir}")
+    if run_dir.exists():  # an earlier first run was interrupted: start again
+        for leftover in run_dir.iterdir():
+            leftover.unlink()
+    train(TrainConfig(dataset="mnist", recipe="fast", data_dir=data_dir, explicit=["dataset"]), run_dir)
+    return checkpoint
+
+
+def run(args) -> int:
+    from digitlab.web.app import create_app
+    from digitlab.web.service import ModelService
+    from digitlab.web.storage import SampleStore
+    import uvicorn
+
+    checkpoint = args.checkpoint or default_checkpoint(args.data_dir)
+    service = ModelService(checkpoint)
+    store = SampleStore(args.db or cache_root(args.data_dir) / "samples.sqlite")
+    log.info(f"serving {checkpoint} on http://{args.host}:{args.port}/ (API docs: /docs); samples in {store.path}")
+    uvicorn.run(create_app(service, store), host=args.host, port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,143 @@
+"""The drawing board's HTTP API and page (FastAPI; interactive API docs at /docs).
+
+Every error is a 4xx with a JSON body {"error": "..."}; uploads are capped at 2 MB (413)
+and images at 4096x4096 pixels (400) before they are decoded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from digitlab.errors import DigitlabError
+from digitlab.web.service import MAX_UPLOAD_BYTES, ModelService, decode_data_url
+from digitlab.web.storage import SampleStore
+
+STATIC = Path(__file__).parent / "static"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+
+MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024  # the image plus form fields or base64 overhead headroom
+DRAIN_BYTES = 16 * 1024 * 1024                 # read (and drop) this much of an oversize body so the client sees the 413
+
+
+async def _capped_body(request: Request) -> bytes:
+    """The request body, holding at most MAX_BODY_BYTES in memory; larger bodies end in a 413."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+        elif size > DRAIN_BYTES:
+            break
+    if size > MAX_BODY_BYTES:
+        raise ApiError(413, f"upload larger than {MAX_UPLOAD_BYTES:,} bytes")
+    body = b"".join(chunks)
+    request._body = body  # let request.form() parse what was already read
+    return body
+
+
+async def _image_and_fields(request: Request, check_fields=None) -> tuple[bytes, dict]:
+    """The uploaded image and other fields, from multipart/form-data (field `file`) or JSON (`image`: data URL).
+
+    `check_fields` validates the other fields first, so a bad label is reported before the image is decoded.
+    """
+    body = await _capped_body(request)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise ApiError(400, "multipart upload needs a 'file' field with the image")
+        fields = {k: v for k, v in form.items() if k != "file"}
+        if check_fields:
+            check_fields(fields)
+        image = await upload.read()
+        if len(image) > MAX_UPLOAD_BYTES:
+            raise ApiError(413, f"image larger than {MAX_UPLOAD_BYTES:,} bytes")
+        return image, fields
+    try:
+        data = json.loads(body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "body is not valid JSON") from None
+    if not isinstance(data, dict) or "image" not in data:
+        raise ApiError(400, "expected a JSON object with an 'image' data URL, or a multipart 'file' upload")
+    fields = {k: v for k, v in data.items() if k != "image"}
+    if check_fields:
+        check_fields(fields)
+    return decode_data_url(data["image"]), fields
+
+
+def _label(fields: dict) -> int:
+    value = fields.get("label")
+    try:
+        label = int(value)
+        if str(value).strip() != str(label) or not 0 <= label <= 9:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ApiError(400, f"label must be a digit 0-9, not {value!r}") from None
+    return label
+
+
+def create_app(service: ModelService, store: SampleStore) -> FastAPI:
+    app = FastAPI(title="digitlab drawing board", version="1",
+                  description="Draw a digit, see what the model thinks, correct it.")
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError):
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(DigitlabError)
+    async def digitlab_error(_: Request, exc: DigitlabError):
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError):
+        return JSONResponse({"error": "invalid request", "detail": exc.errors()}, status_code=422)
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.post("/api/predict", summary="Classify a drawing (multipart 'file', or JSON {'image': data URL})")
+    async def predict(request: Request):
+        image, _ = await _image_and_fields(request)
+        return await run_in_threadpool(service.predict, image)  # model work off the event loop
+
+    @app.post("/api/samples", summary="Store a drawing with its correct label (0-9) for fine-tuning")
+    async def add_sample(request: Request):
+        image, fields = await _image_and_fields(request, check_fields=_label)
+        label = _label(fields)
+        input28 = await run_in_threadpool(service.input28, image)
+        sample_id = await run_in_threadpool(store.add, label, image, input28, service.info.version)
+        return {"id": sample_id, "label": label, "total": sum(store.counts())}
+
+    @app.get("/api/samples", summary="Stored samples: count per label and the most recent ones")
+    async def list_samples(limit: int = 20):
+        counts = store.counts()
+        return {"counts": counts, "total": sum(counts), "recent": store.recent(max(1, min(limit, 200)))}
+
+    @app.get("/api/model", summary="The model that is serving")
+    async def model_info():
+        info = service.info
+        return {"version": info.version, "name": info.name, "dataset": info.dataset, "accuracy": info.accuracy,
+                "checkpoint": info.checkpoint}
+
+    return app

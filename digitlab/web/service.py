@@ -1,0 +1,70 @@
+"""The model behind the drawing board: predictions, and which version is serving."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.data.preprocess import MAX_PIXELS, preprocess_image
+from digitlab.errors import ImageError
+from digitlab.inference import Predictor
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+def decode_data_url(value: str) -> bytes:
+    """The bytes of a `data:image/...;base64,...` URL (or of bare base64)."""
+    if not isinstance(value, str) or not value:
+        raise ImageError("expected an image as a data URL (data:image/png;base64,...)")
+    payload = value.split(",", 1)[1] if value.startswith("data:") else value
+    if len(payload) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
+        raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageError("the data URL is not valid base64") from None
+
+
+@dataclass
+class ModelInfo:
+    version: int
+    checkpoint: str
+    name: str
+    dataset: str
+    accuracy: float | None
+
+
+class ModelService:
+    """Holds the serving model; a new version is swapped in under a lock, between two predictions."""
+
+    def __init__(self, checkpoint: str | Path):
+        self._lock = threading.Lock()
+        self._load(checkpoint, version=1)
+
+    def _load(self, checkpoint, version: int) -> None:
+        predictor = Predictor.from_checkpoint(checkpoint)
+        info = ModelInfo(version, str(checkpoint), predictor.meta["model"]["name"],
+                         str(predictor.meta.get("dataset", "?")), predictor.meta.get("test_accuracy"))
+        with self._lock:
+            self._predictor, self.info = predictor, info
+
+    def predict(self, image_bytes: bytes) -> dict:
+        if len(image_bytes) > MAX_UPLOAD_BYTES:
+            raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
+        input28 = preprocess_image(image_bytes)
+        with self._lock:
+            predictor, version = self._predictor, self.info.version
+        prediction = predictor.predict_arrays(input28[None])[0]
+        return {"digit": prediction.label, "probabilities": prediction.probabilities,
+                "input28": input28.tolist(), "model_version": version}
+
+    def input28(self, image_bytes: bytes) -> np.ndarray:
+        return preprocess_image(image_bytes)
+
+
+__all__ = ["MAX_PIXELS", "MAX_UPLOAD_BYTES", "ModelService", "decode_data_url"]

@@ -1,0 +1,189 @@
+"""The drawing board against a real server on 127.0.0.1 with a real SQLite file, and the page in Chromium."""
+
+import base64
+import io
+import json
+import shutil
+import sqlite3
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitlab.data import load_dataset
+from digitlab.web.app import create_app
+from digitlab.web.server import BackgroundServer
+from digitlab.web.service import ModelService
+from digitlab.web.storage import SampleStore
+from tests.helpers import run_cli
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def board(trained_run, tmp_path):
+    store = SampleStore(tmp_path / "samples.sqlite")
+    with BackgroundServer(create_app(ModelService(trained_run), store)) as server:
+        yield server, store
+
+
+def drawing(digit28: np.ndarray, size=280, offset=(30, 50), scale=7) -> bytes:
+    """An MNIST digit drawn big, black on white, off-centre, as a canvas PNG."""
+    big = Image.fromarray(255 - digit28).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    canvas = Image.new("L", (size, size), 255)
+    canvas.paste(big, offset)
+    buffer = io.BytesIO()
+    canvas.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def call(url, path, body=None, content_type="application/json"):
+    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+    request = urllib.request.Request(url + path, data=data, headers={"Content-Type": content_type} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def multipart(fields: dict, file: bytes) -> tuple[bytes, str]:
+    boundary = "digitlabboundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.png"\r\n'
+                 f"Content-Type: image/png\r\n\r\n".encode() + file + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    test = load_dataset("mnist-5k").test
+    return test.images[:20, 0].numpy(), test.labels[:20].numpy()
+
+
+def test_predict_json_and_multipart(board, digits):
+    server, _ = board
+    images, labels = digits
+    correct = 0
+    for image, label in zip(images[:10], labels[:10]):
+        status, answer = call(server.url, "/api/predict", {"image": data_url(drawing(image))})
+        assert status == 200
+        assert len(answer["probabilities"]) == 10 and abs(sum(answer["probabilities"]) - 1) < 1e-4
+        assert np.array(answer["input28"]).shape == (28, 28) and answer["digit"] == int(np.argmax(answer["probabilities"]))
+        correct += answer["digit"] == label
+    assert correct >= 9
+    body, content_type = multipart({}, drawing(images[0]))
+    status, answer = call(server.url, "/api/predict", body, content_type)
+    _, same = call(server.url, "/api/predict", {"image": data_url(drawing(images[0]))})
+    assert status == 200 and answer["probabilities"] == same["probabilities"]  # same bytes, either encoding
+
+
+def test_samples_are_stored_in_sqlite_and_counted(board, digits, tmp_path):
+    server, store = board
+    images, labels = digits
+    for image, label in zip(images[:6], labels[:6]):
+        status, answer = call(server.url, "/api/samples", {"image": data_url(drawing(image)), "label": int(label)})
+        assert status == 200 and answer["label"] == label
+    body, content_type = multipart({"label": "7"}, drawing(images[6]))
+    assert call(server.url, "/api/samples", body, content_type)[0] == 200
+    status, listing = call(server.url, "/api/samples")
+    assert status == 200 and listing["total"] == 7 and sum(listing["counts"]) == 7
+    assert listing["counts"][7] >= 1 and len(listing["recent"]) == 7 and listing["recent"][0]["label"] == 7
+    with sqlite3.connect(store.path) as db:  # the real file, read by another connection
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        rows = db.execute("SELECT label, length(raw), length(input28), model_version FROM samples").fetchall()
+    assert len(rows) == 7 and all(r[1] > 100 and r[2] == 784 and r[3] == 1 for r in rows)
+    assert store.export_idx(tmp_path / "export") == 7
+    exported = load_dataset(f"idx:{tmp_path / 'export'}")
+    assert len(exported.train) == 7
+
+
+def test_model_endpoint(board):
+    server, _ = board
+    status, info = call(server.url, "/api/model")
+    assert status == 200 and info["version"] == 1 and info["name"] == "seed-cnn" and info["accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("path,body,content_type,status,message", [
+    ("/api/predict", b"{not json", "application/json", 400, "not valid JSON"),
+    ("/api/predict", {"picture": "x"}, "application/json", 400, "'image'"),
+    ("/api/predict", {"image": "data:image/png;base64,!!!"}, "application/json", 400, "base64"),
+    ("/api/predict", {"image": data_url(b"this is not a png")}, "application/json", 400, "not a readable image"),
+    ("/api/samples", {"image": "x", "label": 12}, "application/json", 400, "label must be a digit"),
+    ("/api/samples", {"image": "x", "label": "seven"}, "application/json", 400, "label must be a digit"),
+    ("/api/predict", b"x" * (3 * 1024 * 1024), "application/octet-stream", 413, "larger than"),
+])
+def test_bad_requests_get_4xx_with_a_json_message(board, path, body, content_type, status, message):
+    server, store = board
+    code, answer = call(server.url, path, body, content_type)
+    assert code == status and message in answer["error"]
+    assert sum(store.counts()) == 0  # nothing half-stored
+
+
+def test_blank_canvas_and_huge_image(board):
+    server, _ = board
+    blank = io.BytesIO()
+    Image.new("L", (280, 280), 255).save(blank, "PNG")
+    code, answer = call(server.url, "/api/predict", {"image": data_url(blank.getvalue())})
+    assert code == 400 and "blank" in answer["error"]
+    huge = io.BytesIO()
+    Image.new("1", (5000, 5000), 1).save(huge, "PNG")  # compresses to a few kB, decodes to 25 megapixels
+    code, answer = call(server.url, "/api/predict", {"image": data_url(huge.getvalue())})
+    assert code == 400 and "larger than" in answer["error"]
+
+
+def test_page_and_assets_are_served_locally(board):
+    server, _ = board
+    page = urllib.request.urlopen(server.url + "/").read().decode()
+    assert "<canvas" in page and "http://" not in page and "https://" not in page  # no CDN
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert urllib.request.urlopen(server.url + asset).status == 200
+    assert call(server.url, "/openapi.json")[0] == 200
+
+
+def test_samples_export_command(trained_run, tmp_path, digits):
+    store = SampleStore(tmp_path / "s.sqlite")
+    images, labels = digits
+    for image, label in zip(images[:3], labels[:3]):
+        store.add(int(label), drawing(image), image, 1)
+    result = run_cli("samples", "export", "--db", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "idx"))
+    assert result.returncode == 0, result.stderr
+    data = load_dataset(f"idx:{tmp_path / 'idx'}")
+    assert data.train.labels.tolist() == labels[:3].tolist()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists() or shutil.which("chromium") is None,
+                    reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_drawing_in_chromium(board, tmp_path):
+    from playwright.sync_api import sync_playwright
+    server, store = board
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        page.goto(server.url + "/")
+        page.wait_for_function("document.querySelector('#log').textContent.includes('ready')")
+        box = page.locator("#canvas").bounding_box()
+        # draw a "1": one vertical stroke with pointer events from the mouse
+        x = box["x"] + box["width"] * 0.5
+        page.mouse.move(x, box["y"] + box["height"] * 0.15)
+        page.mouse.down()
+        for i in range(1, 21):
+            page.mouse.move(x - i * 0.4, box["y"] + box["height"] * (0.15 + 0.035 * i))
+        page.mouse.up()
+        page.wait_for_function("document.querySelector('#digit').textContent !== '–'")
+        assert page.locator("#digit").text_content() == "1"
+        page.locator("#labels button[data-label='1']").click()
+        page.locator("#submit").click()
+        page.wait_for_function("document.querySelector('#sample-count').textContent === '1'")
+        page.screenshot(path=str(tmp_path / "board.png"), full_page=True)
+        browser.close()
+    assert sum(store.counts()) == 1 and store.counts()[1] == 1
+    assert (tmp_path / "board.png").stat().st_size > 10_000
