@@ -32,8 +32,9 @@ MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024  # the image plus form fields or b
 DRAIN_BYTES = 16 * 1024 * 1024                 # read (and drop) this much of an oversize body so the client sees the 413
 
 
-async def _capped_body(request: Request) -> bytes:
-    """The request body, holding at most MAX_BODY_BYTES in memory; larger bodies end in a 413."""
+async def _capped_body(request: Request) -> tuple[bytes, Request]:
+    """The request body, holding at most MAX_BODY_BYTES in memory (larger bodies end in a 413), and a
+    request that can read that body again (for form parsing)."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -44,8 +45,11 @@ async def _capped_body(request: Request) -> bytes:
     if size > MAX_BODY_BYTES:
         raise ApiError(413, f"upload larger than {MAX_UPLOAD_BYTES:,} bytes")
     body = b"".join(chunks)
-    request._body = body  # let request.form() parse what was already read
-    return body
+
+    async def replay() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, Request(request.scope, receive=replay)
 
 
 async def _image_and_fields(request: Request, check_fields=None) -> tuple[bytes, dict]:
@@ -53,7 +57,7 @@ async def _image_and_fields(request: Request, check_fields=None) -> tuple[bytes,
 
     `check_fields` validates the other fields first, so a bad label is reported before the image is decoded.
     """
-    body = await _capped_body(request)
+    body, request = await _capped_body(request)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.data.preprocess import MAX_PIXELS, preprocess_image
+from digitlab.data.preprocess import preprocess_image
 from digitlab.errors import ImageError
 from digitlab.inference import Predictor
 
@@ -66,5 +66,3 @@ class ModelService:
     def input28(self, image_bytes: bytes) -> np.ndarray:
         return preprocess_image(image_bytes)
 
-
-__all__ = ["MAX_PIXELS", "MAX_UPLOAD_BYTES", "ModelService", "decode_data_url"]
