@@ -5,6 +5,7 @@ import io
 import json
 import shutil
 import sqlite3
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -187,3 +188,80 @@ def test_drawing_in_chromium(board, tmp_path):
         browser.close()
     assert sum(store.counts()) == 1 and store.counts()[1] == 1
     assert (tmp_path / "board.png").stat().st_size > 10_000
+
+
+def _finetune_board(trained_run, tmp_path, **tuner_options):
+    from digitlab.web.finetune import FineTuner
+    store = SampleStore(tmp_path / "samples.sqlite")
+    service = ModelService(trained_run)
+    tuner = FineTuner(service, store, tmp_path / "versions", base_samples=1500, held_out=1000, epochs=1, **tuner_options)
+    return store, service, tuner
+
+
+def _wait(url, job, predict_body=None):
+    """Poll a job to its end; meanwhile ask for predictions, which must keep answering."""
+    answered = 0
+    for _ in range(1200):
+        time.sleep(0.05)
+        _, status = call(url, f"/api/finetune/{job}")
+        if status["state"] not in ("queued", "running"):
+            return status, answered
+        if predict_body:
+            code, _ = call(url, "/api/predict", predict_body)
+            assert code == 200
+            answered += 1
+    raise AssertionError("fine-tune did not finish")
+
+
+def test_finetune_swaps_in_a_new_version_and_rolls_back(trained_run, tmp_path, digits):
+    store, service, tuner = _finetune_board(trained_run, tmp_path, max_drop=1.0)  # accept any result
+    images, labels = digits
+    with BackgroundServer(create_app(service, store, tuner)) as server:
+        assert call(server.url, "/api/finetune/99")[0] == 404
+        for image, label in zip(images, labels):
+            assert call(server.url, "/api/samples", {"image": data_url(drawing(image)), "label": int(label)})[0] == 200
+        code, started = call(server.url, "/api/finetune", {})
+        assert code == 202
+        status, answered = _wait(server.url, started["job"], {"image": data_url(drawing(images[0]))})
+        assert status["state"] == "accepted" and status["version"] == 2 and status["samples"] == 20
+        assert 0 < status["before"] <= 1 and 0 < status["after"] <= 1 and status["progress"] == 1.0
+        assert answered >= 1  # predictions were answered while it trained
+        _, model = call(server.url, "/api/model")
+        assert model["version"] == 2 and [v["version"] for v in model["versions"]] == [1, 2]
+        assert Path(model["checkpoint"]).is_file() and model["accuracy"] == status["after"]
+        code, back = call(server.url, "/api/model/rollback", {})
+        assert code == 200 and back["version"] == 1
+        assert call(server.url, "/api/model")[1]["version"] == 1
+        code, answer = call(server.url, "/api/model/rollback", {})
+        assert code == 409 and "no earlier version" in answer["error"]
+
+
+def test_finetune_that_would_lose_accuracy_is_rejected(trained_run, tmp_path, digits):
+    store, service, tuner = _finetune_board(trained_run, tmp_path, max_drop=-1.0)  # demands +100 points: never met
+    images, labels = digits
+    for image, label in zip(images[:5], labels[:5]):
+        store.add(int(label), drawing(image), image, 1)
+    with BackgroundServer(create_app(service, store, tuner)) as server:
+        status, _ = _wait(server.url, call(server.url, "/api/finetune", {})[1]["job"])
+        assert status["state"] == "rejected" and "would drop" in status["message"]
+        assert call(server.url, "/api/model")[1]["version"] == 1
+
+
+def test_finetune_without_samples_fails_cleanly(trained_run, tmp_path):
+    store, service, tuner = _finetune_board(trained_run, tmp_path)
+    with BackgroundServer(create_app(service, store, tuner)) as server:
+        status, _ = _wait(server.url, call(server.url, "/api/finetune", {})[1]["job"])
+        assert status["state"] == "failed" and "no stored samples" in status["message"]
+
+
+def test_model_changing_endpoints_need_the_token_when_set(trained_run, tmp_path):
+    store, service, tuner = _finetune_board(trained_run, tmp_path)
+    with BackgroundServer(create_app(service, store, tuner, token="s3cret")) as server:
+        code, answer = call(server.url, "/api/finetune", {})
+        assert code == 401 and "token" in answer["error"]
+        assert call(server.url, "/api/model/rollback", {})[0] == 401
+        request = urllib.request.Request(server.url + "/api/finetune", data=b"{}", method="POST",
+                                         headers={"Authorization": "Bearer s3cret", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as response:
+            assert response.status == 202
+        assert call(server.url, "/api/model")[0] == 200  # reading stays open

@@ -8,11 +8,14 @@ Samples go to a SQLite file (--db, default: the cache's samples.sqlite).
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from pathlib import Path
 
 from digitlab.data.download import cache_root
 
 log = logging.getLogger("digitlab")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def add_parser(commands) -> None:
@@ -23,6 +26,8 @@ def add_parser(commands) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument("--db", metavar="PATH", help="SQLite file for drawn samples (default: CACHE/samples.sqlite)")
     p.add_argument("--data-dir", metavar="DIR", help="data cache folder (default: $DIGITLAB_DATA or ~/.cache/digitlab)")
+    p.add_argument("--token", help="token that fine-tune and rollback calls must send (Authorization: Bearer ...); "
+                                   "required off loopback: default $DIGITLAB_TOKEN, else a random one, printed")
 
 
 def default_checkpoint(data_dir: str | None) -> Path:
@@ -49,6 +54,10 @@ def run(args) -> int:
     checkpoint = args.checkpoint or default_checkpoint(args.data_dir)
     service = ModelService(checkpoint)
     store = SampleStore(args.db or cache_root(args.data_dir) / "samples.sqlite")
+    token = args.token or os.environ.get("DIGITLAB_TOKEN")
+    if not token and args.host not in LOOPBACK:
+        token = secrets.token_urlsafe(16)
+        log.warning(f"bound to {args.host}: fine-tune and rollback need the token {token}")
     log.info(f"serving {checkpoint} on http://{args.host}:{args.port}/ (API docs: /docs); samples in {store.path}")
-    uvicorn.run(create_app(service, store), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(service, store, token=token), host=args.host, port=args.port, log_level="warning")
     return 0

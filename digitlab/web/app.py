@@ -7,6 +7,7 @@ and images at 4096x4096 pixels (400) before they are decoded.
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digitlab.errors import DigitlabError
+from digitlab.web.finetune import FineTuner
 from digitlab.web.service import MAX_UPLOAD_BYTES, ModelService, decode_data_url
 from digitlab.web.storage import SampleStore
 
@@ -94,7 +96,16 @@ def _label(fields: dict) -> int:
     return label
 
 
-def create_app(service: ModelService, store: SampleStore) -> FastAPI:
+def create_app(service: ModelService, store: SampleStore, finetuner: FineTuner | None = None,
+               token: str | None = None) -> FastAPI:
+    """The app; with a `token`, the endpoints that change the model require `Authorization: Bearer <token>`."""
+    if finetuner is None:
+        finetuner = FineTuner(service, store, Path(store.path).parent / "model-versions")
+
+    def require_token(request: Request) -> None:
+        if token and not secrets.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+            raise ApiError(401, "this endpoint needs the server's token: Authorization: Bearer <token>")
+
     app = FastAPI(title="digitlab drawing board", version="1",
                   description="Draw a digit, see what the model thinks, correct it.")
 
@@ -138,10 +149,34 @@ def create_app(service: ModelService, store: SampleStore) -> FastAPI:
         counts = store.counts()
         return {"counts": counts, "total": sum(counts), "recent": store.recent(max(1, min(limit, 200)))}
 
-    @app.get("/api/model", summary="The model that is serving")
-    async def model_info():
-        info = service.info
+    def describe(info) -> dict:
         return {"version": info.version, "name": info.name, "dataset": info.dataset, "accuracy": info.accuracy,
                 "checkpoint": info.checkpoint}
+
+    @app.get("/api/model", summary="The model that is serving, and the versions before it")
+    async def model_info():
+        return {**describe(service.info), "versions": [describe(v) for v in service.versions]}
+
+    @app.post("/api/finetune", status_code=202, summary="Start fine-tuning on the stored samples in the background")
+    async def start_finetune(request: Request):
+        require_token(request)
+        job = finetuner.start()
+        return {"job": job.id, "state": job.state}
+
+    @app.get("/api/finetune/{job_id}", summary="Progress of a fine-tune job, with held-out accuracy before and after")
+    async def finetune_status(job_id: int):
+        status = finetuner.status(job_id)
+        if status is None:
+            raise ApiError(404, f"no fine-tune job {job_id}")
+        return status
+
+    @app.post("/api/model/rollback", summary="Serve the previous model version again")
+    async def rollback(request: Request):
+        require_token(request)
+        try:
+            info = await run_in_threadpool(service.rollback)
+        except LookupError as exc:
+            raise ApiError(409, str(exc)) from None
+        return describe(info)
 
     return app

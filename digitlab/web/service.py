@@ -44,14 +44,33 @@ class ModelService:
 
     def __init__(self, checkpoint: str | Path):
         self._lock = threading.Lock()
-        self._load(checkpoint, version=1)
+        self.versions: list[ModelInfo] = []  # every version served, oldest first; the last one is serving
+        self.swap(checkpoint, version=1)
 
-    def _load(self, checkpoint, version: int) -> None:
+    def swap(self, checkpoint: str | Path, version: int) -> None:
+        """Load `checkpoint` fully, then make it the serving model in one step."""
         predictor = Predictor.from_checkpoint(checkpoint)
         info = ModelInfo(version, str(checkpoint), predictor.meta["model"]["name"],
                          str(predictor.meta.get("dataset", "?")), predictor.meta.get("test_accuracy"))
         with self._lock:
             self._predictor, self.info = predictor, info
+            self.versions.append(info)
+
+    def next_version(self) -> int:
+        with self._lock:
+            return max(v.version for v in self.versions) + 1
+
+    def rollback(self) -> ModelInfo:
+        """Serve the version before the current one again (its checkpoint is still on disk)."""
+        with self._lock:
+            if len(self.versions) < 2:
+                raise LookupError("there is no earlier version to roll back to")
+            previous = self.versions[-2]
+        predictor = Predictor.from_checkpoint(previous.checkpoint)
+        with self._lock:
+            self.versions.pop()
+            self._predictor, self.info = predictor, previous
+        return previous
 
     def predict(self, image_bytes: bytes) -> dict:
         if len(image_bytes) > MAX_UPLOAD_BYTES:

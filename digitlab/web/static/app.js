@@ -157,13 +157,40 @@ document.getElementById("submit").addEventListener("click", async () => {
   }
 });
 
+document.getElementById("finetune").addEventListener("click", async () => {
+  const button = document.getElementById("finetune");
+  button.disabled = true;
+  try {
+    const {job} = await api("/api/finetune", {method: "POST"});
+    log(`fine-tune job ${job} started; predictions keep coming from the current model`);
+    let status;
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      status = await api(`/api/finetune/${job}`);
+      if (status.state === "running") log(`fine-tune job ${job}: ${(100 * status.progress).toFixed(0)}%`);
+    } while (status.state === "queued" || status.state === "running");
+    const scores = status.before != null ? ` (held-out ${(100 * status.before).toFixed(2)}% -> ${(100 * status.after).toFixed(2)}%)` : "";
+    log(`fine-tune job ${job} ${status.state}${scores}${status.message ? ": " + status.message : ""}`);
+    await showModel();
+  } catch (error) {
+    log(`fine-tune failed: ${error.message}`);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+async function showModel() {
+  const model = await api("/api/model");
+  document.getElementById("model-info").textContent =
+    `model v${model.version}: ${model.name}` + (model.accuracy != null ? `, ${(100 * model.accuracy).toFixed(2)}% test accuracy` : "");
+  return model;
+}
+
 async function start() {
   redraw();
   showPrediction(null);
   try {
-    const model = await api("/api/model");
-    document.getElementById("model-info").textContent =
-      `model v${model.version}: ${model.name}` + (model.accuracy != null ? `, ${(100 * model.accuracy).toFixed(2)}% test accuracy` : "");
+    const model = await showModel();
     const samples = await api("/api/samples");
     document.getElementById("sample-count").textContent = samples.total;
     log(`ready: model v${model.version} (${model.name}), ${samples.total} stored samples`);
