@@ -265,3 +265,15 @@ def test_model_changing_endpoints_need_the_token_when_set(trained_run, tmp_path)
         with urllib.request.urlopen(request) as response:
             assert response.status == 202
         assert call(server.url, "/api/model")[0] == 200  # reading stays open
+
+
+def test_serve_without_checkpoint_trains_the_default_model_once(tmp_path, monkeypatch):
+    from digitlab.cli.serve import default_checkpoint
+    from tests.helpers import closed_port_url
+    monkeypatch.setenv("DIGITLAB_MNIST_MIRRORS", closed_port_url())  # offline: mnist falls back to mnist-5k
+    checkpoint = default_checkpoint(str(tmp_path))
+    assert checkpoint == tmp_path / "models" / "default" / "checkpoint.pt" and checkpoint.is_file()
+    stamp = checkpoint.stat().st_mtime_ns
+    assert default_checkpoint(str(tmp_path)) == checkpoint and checkpoint.stat().st_mtime_ns == stamp  # loaded, not retrained
+    service = ModelService(checkpoint)
+    assert service.info.name == "digitnet" and service.info.accuracy > 0.97
