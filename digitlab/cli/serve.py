@@ -49,9 +49,13 @@ def run(args) -> int:
     from digitlab.web.app import create_app
     from digitlab.web.service import ModelService
     from digitlab.web.storage import SampleStore
+    import torch
     import uvicorn
 
     checkpoint = args.checkpoint or default_checkpoint(args.data_dir)
+    # Requests are answered in parallel threads; one image gains nothing from two OpenMP threads,
+    # and several requests each running two would oversubscribe the cores.
+    torch.set_num_threads(1)
     service = ModelService(checkpoint)
     store = SampleStore(args.db or cache_root(args.data_dir) / "samples.sqlite")
     token = args.token or os.environ.get("DIGITLAB_TOKEN")

@@ -134,7 +134,8 @@ def create_app(service: ModelService, store: SampleStore, finetuner: FineTuner |
     @app.post("/api/predict", summary="Classify a drawing (multipart 'file', or JSON {'image': data URL})")
     async def predict(request: Request):
         image, _ = await _image_and_fields(request)
-        return await run_in_threadpool(service.predict, image)  # model work off the event loop
+        # model work off the event loop; JSONResponse skips FastAPI's slow generic encoder for the 28x28 list
+        return JSONResponse(await run_in_threadpool(service.predict, image))
 
     @app.post("/api/samples", summary="Store a drawing with its correct label (0-9) for fine-tuning")
     async def add_sample(request: Request):
