@@ -172,7 +172,7 @@ def test_numpy_lenet_learns_real_digits():
     y = data.train.labels[:1000].numpy()
     model = build("numpy-lenet", seed=0)
     optimizer = Adam(model, lr=2e-3)
-    for epoch in range(3):
+    for _ in range(3):
         for i in range(0, 1000, 50):
             loss, dlogits = softmax_cross_entropy(model.forward(x[i:i + 50], training=True), y[i:i + 50])
             model.backward(dlogits)

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from digitlab.analysis import plots
 from digitlab.analysis.inspect import Inspector
 from digitlab.analysis.robustness import run_study, shifted
-from digitlab.training.evaluate import evaluate, predict_logits
+from digitlab.training.evaluate import evaluate
 from digitlab.training.metrics import METRICS_NAME, read_metrics
 from digitlab.training.trainer import checkpoint_test_split, load_trained
 from digitlab.utils.files import atomic_write
@@ -71,7 +71,7 @@ def build_report(checkpoint: str | Path, out_dir: str | Path, dataset: str | Non
                "the faint line is the training loss every few steps.")
 
     evaluation = evaluate(model, split, mean, std, len(classes))
-    probabilities = torch.softmax(predict_logits(model, images, mean, std), 1).numpy()
+    probabilities = evaluation.probabilities
     figure("confusion.png", plots.plot_confusion(evaluation.confusion, classes), "Confusion matrix",
            f"Rows are the true class, columns the prediction, over all {len(split)} images of the {source}.")
     figure("misclassified.png", plots.plot_misclassified(images.numpy(), labels.numpy(), probabilities, classes),

@@ -6,7 +6,6 @@ data set being trained on; the chosen settings are printed and saved in the chec
 
 from __future__ import annotations
 
-import argparse
 from digitlab.cli.common import add_data_options, add_device, add_json, print_json
 from digitlab.errors import ConfigError
 from digitlab.training import TrainConfig, train

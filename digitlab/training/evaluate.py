@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from digitlab.data.datasets import Split
-from digitlab.data.loader import BatchLoader, normalize
+from digitlab.data.loader import normalize
 
 
 @dataclass
@@ -19,6 +19,7 @@ class Evaluation:
     accuracy: float
     confusion: np.ndarray     # confusion[true, predicted], counts
     predictions: np.ndarray   # predicted class per item
+    probabilities: np.ndarray  # softmax per item, (N, classes)
 
     @property
     def error(self) -> float:
@@ -65,15 +66,12 @@ def predict_logits(model: nn.Module, images: torch.Tensor, mean, std, batch_size
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_size: int = 500) -> Evaluation:
     if len(split) == 0:
-        return Evaluation(float("nan"), float("nan"), np.zeros((num_classes, num_classes), np.int64), np.zeros(0, np.int64))
-    device = model_device(model)
-    total_loss, predictions = 0.0, []
-    for images, labels in BatchLoader(split, batch_size):
-        logits = predict_logits(model, images, mean, std, batch_size)
-        labels = labels.to(device)
-        total_loss += float(F.cross_entropy(logits, labels, reduction="sum"))
-        predictions.append(logits.argmax(1).cpu())
-    predicted = torch.cat(predictions).numpy()
-    actual = split.labels.cpu().numpy()
+        return Evaluation(float("nan"), float("nan"), np.zeros((num_classes, num_classes), np.int64),
+                          np.zeros(0, np.int64), np.zeros((0, num_classes), np.float32))
+    logits = predict_logits(model, split.images, mean, std, batch_size).float()
+    labels = split.labels.to(logits.device)
+    loss = float(F.cross_entropy(logits, labels))
+    predicted, actual = logits.argmax(1).cpu().numpy(), split.labels.cpu().numpy()
     confusion = np.bincount(actual * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
-    return Evaluation(total_loss / len(split), float((predicted == actual).mean()), confusion, predicted)
+    return Evaluation(loss, float((predicted == actual).mean()), confusion, predicted,
+                      torch.softmax(logits, 1).cpu().numpy())
