@@ -25,6 +25,37 @@ def make_idx_files(directory: Path, prefix: str, n: int, seed: int = 0, gz: bool
     return images, labels
 
 
+def make_picture_folder(root: Path, per_class: int, seed: int = 0) -> Path:
+    """Two classes a model can tell apart: "sun" (a bright disc on sky blue) and "stripes" (green/red bands).
+
+    Pictures come in random sizes and places, as JPEG and PNG, some of them grey.
+    """
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    for name in ("stripes", "sun"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            w, h = (int(v) for v in rng.integers(40, 120, size=2))
+            if name == "sun":
+                image = Image.new("RGB", (w, h), (70, 130, 200))
+                r = int(min(w, h) * rng.uniform(0.2, 0.4))
+                cx, cy = int(rng.integers(r, w - r + 1)), int(rng.integers(r, h - r + 1))
+                ImageDraw.Draw(image).ellipse((cx - r, cy - r, cx + r, cy + r), fill=(250, 220, 60))
+            else:
+                image = Image.new("RGB", (w, h), (40, 150, 60))
+                band = int(rng.integers(4, 10))
+                draw = ImageDraw.Draw(image)
+                for x in range(-h, w, 2 * band):
+                    draw.polygon([(x, 0), (x + band, 0), (x + band + h, h), (x + h, h)], fill=(200, 50, 40))
+            noise = rng.normal(0, 12, size=(h, w, 3))
+            image = Image.fromarray(np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8))
+            if i % 5 == 0:
+                image = image.convert("L")
+            image.save(root / name / f"{i:04d}.{'png' if i % 2 else 'jpg'}", quality=90)
+    return root
+
+
 class LoopbackServer:
     """A real HTTP server on 127.0.0.1 serving `routes` (path -> bytes); it records every request.
 

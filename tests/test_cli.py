@@ -10,7 +10,7 @@ from digitlab.data.datasets import load_dataset
 from digitlab.data.idx import write_idx
 from tests.helpers import make_idx_files, run_cli
 
-COMMANDS = ["train", "evaluate", "predict"]
+COMMANDS = ["train", "evaluate", "predict", "export", "models", "report", "serve", "samples", "lab"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])

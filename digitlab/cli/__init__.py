@@ -11,10 +11,10 @@ import logging
 import sys
 
 from digitlab import __version__
-from digitlab.cli import evaluate, lab, models, predict, report, samples, serve, train
+from digitlab.cli import evaluate, export, lab, models, predict, report, samples, serve, train
 from digitlab.errors import DigitlabError
 
-COMMANDS = [train, evaluate, predict, models, lab, report, serve, samples]
+COMMANDS = [train, evaluate, predict, export, models, lab, report, serve, samples]
 
 
 def build_parser() -> argparse.ArgumentParser:

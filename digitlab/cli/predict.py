@@ -1,27 +1,48 @@
-"""digitlab predict: the digit in each image file (PNG/JPEG of any size), with its top probabilities.
+"""digitlab predict: the class of each image file (PNG/JPEG of any size), with its top probabilities.
 
-Each image goes through MNIST's own preprocessing: grey, light digit on dark, cropped to
-the ink, scaled to fit 20x20 and centred by its centre of mass in 28x28.
+For a digit model each image goes through MNIST's own preprocessing: grey, light digit on
+dark, cropped to the ink, scaled to fit 20x20 and centred by its centre of mass in 28x28.
+A model trained on a folder of pictures gets each picture fitted to its size instead.
+--model FILE.onnx runs an exported model through ONNX Runtime (see 'digitlab export').
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from digitlab.cli.common import add_device, add_json, print_json
-from digitlab.inference import Predictor
+from digitlab.errors import ConfigError
 
 
 def add_parser(commands) -> None:
     p = commands.add_parser("predict", help="classify image files", description=__doc__)
     p.set_defaults(run=run)
-    p.add_argument("--checkpoint", required=True, metavar="PATH", help="checkpoint file or run folder")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="PATH", help="checkpoint file or run folder")
+    source.add_argument("--model", metavar="FILE.onnx", help="a model exported with 'digitlab export --format onnx'")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--top", type=int, default=3, metavar="K", help="how many classes to list (default: 3)")
     add_device(p)
     add_json(p)
 
 
+def _predictor(args):
+    if args.model:
+        if Path(args.model).suffix.lower() != ".onnx":
+            raise ConfigError(f"--model takes an exported .onnx file, not {args.model} "
+                              "(use --checkpoint for checkpoints and run folders)")
+        if not Path(args.model).is_file():
+            raise ConfigError(f"{args.model}: no such file")
+        from digitlab.deploy.onnx_predictor import OnnxPredictor
+        return OnnxPredictor(args.model)
+    from digitlab.inference import Predictor
+    return Predictor.from_checkpoint(args.checkpoint, args.device)
+
+
 def run(args) -> int:
-    predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
+    if args.top < 1:
+        raise ConfigError(f"--top must be at least 1, not {args.top}")
+    predictor = _predictor(args)
     predictions = predictor.predict_files(args.images)
     results = [{"image": str(path), "prediction": p.name, "top": p.top(args.top, predictor.classes)}
                for path, p in zip(args.images, predictions)]

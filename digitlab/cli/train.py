@@ -1,5 +1,8 @@
 """digitlab train: train a model and report its test accuracy.
 
+Under torchrun (torchrun --nproc_per_node=N -m digitlab train ...) the processes train one
+model with DistributedDataParallel; --batch-size is the global batch. See README.
+
 Options that are not given take the value of the recipe (--recipe fast by default) for the
 data set being trained on; the chosen settings are printed and saved in the checkpoint.
 """
@@ -10,12 +13,14 @@ from digitlab.cli.common import add_data_options, add_device, add_json, print_js
 from digitlab.errors import ConfigError
 from digitlab.training import TrainConfig, train
 from digitlab.training.checkpoint import load_checkpoint
+from digitlab.training.distributed import Distributed
 from digitlab.training.config import ENGINES, OPTIMIZERS, PRECISIONS, SCHEDULES
 from digitlab.training.recipes import RECIPES
 
 # option name -> TrainConfig field it sets (all default to None: "not given on the command line")
 _OVERRIDES = ["dataset", "engine", "model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
-              "label_smoothing", "shift_pixels", "rotate_degrees", "scale", "precision", "val_fraction", "seed", "data_dir", "test_set"]
+              "label_smoothing", "shift_pixels", "rotate_degrees", "scale", "precision", "val_fraction", "seed", "data_dir", "test_set",
+              "image_size"]
 
 
 def add_parser(commands) -> None:
@@ -46,6 +51,8 @@ def add_parser(commands) -> None:
                                                       f"(default: the recipe's, else {defaults.val_fraction})")
     p.add_argument("--test-set", metavar="NAME", help="evaluate on this data set's test split instead "
                                                       "(e.g. idx:DIR holding a t10k or other IDX pair)")
+    p.add_argument("--image-size", type=int, metavar="PIXELS",
+                   help=f"folder: data sets: pictures are fitted to PIXELS x PIXELS (default: {defaults.image_size})")
     p.add_argument("--seed", type=int, help=f"random seed; the same seed gives the same run on CPU "
                                             f"(default: the recipe's, else {defaults.seed})")
     add_device(p)
@@ -85,13 +92,15 @@ def run(args) -> int:
         raise ConfigError("give either --out or --resume, not both")
     cfg = _config(args)
     result = train(cfg, run_dir=args.resume or args.out, resume=bool(args.resume), progress=not args.no_progress)
+    if not Distributed.from_env().is_main:
+        return 0  # under torchrun, rank 0 reports for all
     summary = result.summary()
     if args.json:
         print_json(summary)
     else:
         val = f", validation accuracy {summary['val_accuracy']:.2%}" if summary["val_accuracy"] is not None else ""
         print(f"test accuracy {summary['test_accuracy']:.2%}{val} "
-              f"({result.dataset.name}, {cfg.model}, {summary['epochs']} epochs, {summary['train_seconds']:.1f} s, "
+              f"({result.dataset.name}, {summary['model']}, {summary['epochs']} epochs, {summary['train_seconds']:.1f} s, "
               f"{summary['train_images_per_s']:.0f} images/s)")
         print(f"checkpoint: {summary['checkpoint']}")
     return 0

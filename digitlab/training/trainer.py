@@ -28,6 +28,7 @@ from digitlab.models import create_model, model_entry
 from digitlab.training.augment import random_affine, random_shift
 from digitlab.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, model_from_checkpoint, save_checkpoint
 from digitlab.training.config import TrainConfig
+from digitlab.training.distributed import Distributed
 from digitlab.training.evaluate import Evaluation, evaluate
 from digitlab.training.metrics import METRICS_NAME, MetricsLog
 from digitlab.training.recipes import apply_recipe
@@ -97,7 +98,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> tuple[TrainConfig, D
     The recipe is applied once the data set is known (`mnist` may have fell back to `mnist-5k`);
     validation is carved from the training data.
     """
-    dataset = load_dataset(cfg.dataset, cfg.data_dir, test_set=cfg.test_set)
+    dataset = load_dataset(cfg.dataset, cfg.data_dir, test_set=cfg.test_set, image_size=cfg.image_size)
     cfg = apply_recipe(cfg, dataset.name)
     if cfg.recipe:
         log.info(f"recipe {cfg.recipe} for {dataset.name}: {cfg.model}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
@@ -111,6 +112,10 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> tuple[TrainConfig, D
     log.info(f"data: {dataset.name} ({dataset.source}): {len(splits[0])} train, {len(splits[1])} val, "
              f"{len(splits[2])} test on {device}")
     return (cfg, dataset, *splits)
+
+
+def dist_backend(device: torch.device) -> str:
+    return "NCCL" if device.type == "cuda" else "gloo"
 
 
 def epoch_line(record: dict, epochs: int) -> str:
@@ -128,10 +133,19 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
         from digitlab.training.numpy_trainer import train_numpy
         return train_numpy(cfg, run_dir, resume, progress)
     model_entry(cfg.model)  # an unknown name fails now, not after loading the data
-    device = resolve_device(cfg.device)
-    generator = seed_everything(cfg.seed)
+    ddp = Distributed.from_env()
+    try:
+        return _train(cfg, ddp, run_dir, resume, progress)
+    finally:
+        ddp.close()
 
-    cfg, dataset, train_split, val_split, test_split = prepare_data(cfg, device)
+
+def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: bool) -> TrainResult:
+    device = ddp.start(cfg.device, cfg.batch_size)
+    generator = seed_everything(cfg.seed)  # the same on every process: same data order and augmentation
+
+    with ddp.main_first():
+        cfg, dataset, train_split, val_split, test_split = prepare_data(cfg, device)
     mean, std = dataset.mean, dataset.std
     run_dir = Path(run_dir) if run_dir else default_run_dir(cfg.model, dataset.name)
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -140,9 +154,14 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
     is_2d = all(p.ndim <= 4 for p in model.parameters())  # channels_last is a 4-D layout
     memory_format = torch.channels_last if cfg.channels_last and is_2d else torch.contiguous_format
     model = model.to(memory_format=memory_format)
+    net = ddp.wrap(model, device)  # what the training steps run through
+    model = net.module if ddp.enabled else model
     optimizer = build_optimizer(model, cfg)
+    # Processes must take equal slices of every batch: no short last batch when distributed.
     loader = BatchLoader(train_split, cfg.batch_size, shuffle=True, generator=generator,
-                         drop_last=len(train_split) >= 2 * cfg.batch_size)
+                         drop_last=ddp.enabled or len(train_split) >= 2 * cfg.batch_size)
+    if len(loader) == 0:
+        raise DataError(f"{len(train_split)} training images do not fill one batch of {cfg.batch_size}")
     total_steps = cfg.epochs * len(loader)
     history: list[dict] = []
     start_epoch = 0
@@ -160,11 +179,16 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
         for stale in run_dir.glob(f".{CHECKPOINT_NAME}.*.tmp"):  # left by a run killed mid-save
             stale.unlink()
         log.info(f"resuming {run_dir} after epoch {start_epoch} of {cfg.epochs}")
-    elif checkpoint_path.exists():
+    elif checkpoint_path.exists() and ddp.is_main:
         raise CheckpointError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
                               "or choose another --out")
 
-    metrics = MetricsLog(run_dir / METRICS_NAME)
+    if ddp.rank:  # dropout masks: independent per process (data order and augmentation stay shared)
+        torch.manual_seed(cfg.seed + 7919 * ddp.rank + start_epoch)
+    if ddp.enabled:
+        log.info(f"distributed: {ddp.world_size} processes ({dist_backend(device)}), global batch {cfg.batch_size}, "
+                 f"{cfg.batch_size // ddp.world_size} per process")
+    metrics = MetricsLog(run_dir / METRICS_NAME) if ddp.is_main else None
     model_spec = {"name": cfg.model, "num_classes": dataset.num_classes,
                   "in_channels": dataset.in_channels, "image_size": dataset.image_size}
     train_seconds = sum(h["seconds"] for h in history)
@@ -173,21 +197,21 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
     step = start_epoch * len(loader)
 
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        model.train()
+        net.train()
         epoch_start = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         wrong_sum = torch.zeros((), device=device)
         window_loss, window_wrong, window_n, epoch_n = 0.0, 0.0, 0, 0
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, file=sys.stderr,
-                   disable=None if progress else True, unit="batch")
+                   disable=None if progress and ddp.is_main else True, unit="batch")
         for images, labels in bar:
             lr = lr_at(step, total_steps, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x = normalize(augment(images, cfg, generator), mean, std)
-            x = x.contiguous(memory_format=memory_format)
+            x, labels = ddp.shard(x.contiguous(memory_format=memory_format), labels)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                logits = model(x)
+                logits = net(x)
                 loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -197,7 +221,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
             loss_sum += loss.detach() * n
             wrong_sum += (logits.detach().argmax(1) != labels).sum()
             step, epoch_n = step + 1, epoch_n + n
-            if step % cfg.log_every == 0:  # one device sync per `log_every` steps, not per step
+            if metrics and step % cfg.log_every == 0:  # one device sync per `log_every` steps; rank 0's slice
                 total_loss, total_wrong = float(loss_sum), float(wrong_sum)
                 metrics.write({"type": "step", "epoch": epoch, "step": step, "lr": lr,
                                "loss": (total_loss - window_loss) / (epoch_n - window_n),
@@ -207,16 +231,18 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
         if device.type == "cuda":
             torch.cuda.synchronize()
         epoch_step_seconds = time.perf_counter() - epoch_start
+        epoch_loss, epoch_wrong, epoch_images = ddp.all_sum([float(loss_sum), float(wrong_sum), epoch_n], device)
+        epoch_n = int(epoch_images)
+        ddp.sync_buffers(model)
 
         val = evaluate(model, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size) if len(val_split) else None
         seconds = time.perf_counter() - epoch_start
         record = {"type": "epoch", "epoch": epoch, "step": step, "model": cfg.model,
-                  "train_loss": float(loss_sum) / epoch_n, "train_error": float(wrong_sum) / epoch_n,
+                  "train_loss": epoch_loss / epoch_n, "train_error": epoch_wrong / epoch_n,
                   "val_loss": val.loss if val else None, "val_error": val.error if val else None,
                   "lr": lr, "seconds": seconds, "step_seconds": epoch_step_seconds, "images": epoch_n,
                   "images_per_s": epoch_n / epoch_step_seconds}
         history.append(record)
-        metrics.write(record)
         train_seconds += seconds
         step_seconds += epoch_step_seconds
         images_seen += epoch_n
@@ -227,13 +253,17 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
             "history": history, "epoch": epoch, "optimizer": optimizer.state_dict(),
             "rng": {"data": generator.get_state(), "torch": torch.get_rng_state()},
         }
-        save_checkpoint(checkpoint_path, payload)
+        if ddp.is_main:
+            metrics.write(record)
+            save_checkpoint(checkpoint_path, payload)
         log.info(epoch_line(record, cfg.epochs))
-    metrics.close()
+    if metrics:
+        metrics.close()
 
     final = with_inference_options(model, cfg.to_dict())
     test = evaluate(final, test_split, mean, std, dataset.num_classes, cfg.eval_batch_size)
-    save_checkpoint(checkpoint_path, {**payload, "test_accuracy": test.accuracy})  # for whoever serves the model
+    if ddp.is_main:
+        save_checkpoint(checkpoint_path, {**payload, "test_accuracy": test.accuracy})  # for whoever serves the model
     val = evaluate(final, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size) if len(val_split) else None
     return TrainResult(run_dir, checkpoint_path, final, dataset, test, val, train_seconds,
                        images_seen / step_seconds if step_seconds else 0.0, history)
@@ -255,7 +285,8 @@ def checkpoint_test_split(payload: dict, dataset: str | None = None, data_dir: s
     """The split to score a checkpoint on: `dataset`'s test split, else the one it was trained with."""
     config = payload.get("config", {})
     name = dataset or payload.get("dataset") or config.get("dataset")
-    loaded = load_dataset(name, data_dir or config.get("data_dir"), test_set=None if dataset else config.get("test_set"))
+    loaded = load_dataset(name, data_dir or config.get("data_dir"), test_set=None if dataset else config.get("test_set"),
+                          image_size=payload["model"]["image_size"])
     if loaded.test is None:
         raise DataError(f"{name}: has no test split")
     spec = payload["model"]

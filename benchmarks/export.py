@@ -1,0 +1,101 @@
+"""PyTorch against ONNX Runtime on the same trained model: images/s, single-image latency, agreement.
+
+    python benchmarks/export.py [--model digitnet] [--epochs 3] [--json]
+
+Trains the model briefly on mnist-5k (the weights only need to be real), exports it with
+`digitlab export`, and scores both on the 5,000 real MNIST test digits beside the checkout
+(else mnist-5k's held-out digits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _common import inference_images_per_s, print_table, real_mnist_test_set
+from digitlab.deploy.export import export_checkpoint
+from digitlab.deploy.onnx_predictor import OnnxPredictor
+from digitlab.training import TrainConfig, train
+from digitlab.training.checkpoint import load_checkpoint, model_from_checkpoint
+from digitlab.training.evaluate import predict_logits
+from digitlab.training.inference_model import InferenceModel
+
+
+def onnx_images_per_s(predictor: OnnxPredictor, images: np.ndarray, batch_size: int, min_seconds: float = 1.0) -> float:
+    predictor.logits(images[:batch_size])
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds:
+        for i in range(0, len(images), batch_size):
+            predictor.logits(images[i:i + batch_size])
+        done += len(images)
+    return done / (time.perf_counter() - start)
+
+
+def latency_ms(run_one, images, repeats: int = 300) -> float:
+    """Median time to classify one image."""
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        run_one(images[i % len(images)][None])
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="digitnet")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    cfg = TrainConfig(dataset="mnist-5k", model=args.model, epochs=args.epochs, batch_size=128, lr=6e-3,
+                      test_set=real_mnist_test_set(), device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(cfg, Path(tmp) / "run", progress=False)
+        payload = load_checkpoint(result.checkpoint)
+        export_checkpoint(result.checkpoint, Path(tmp) / "model.onnx", "onnx")
+        ort = OnnxPredictor(Path(tmp) / "model.onnx")
+    model = model_from_checkpoint(payload).eval()
+    mean, std = result.dataset.mean, result.dataset.std
+    images, labels = result.dataset.test.images, result.dataset.test.labels.numpy()
+    array = images.numpy()
+
+    torch_logits = predict_logits(model, images, mean, std).numpy()
+    ort_logits = ort.logits(array)
+    bf16 = InferenceModel(model, bf16=True).eval()
+
+    def torch_one(x):
+        return predict_logits(model, torch.from_numpy(x), mean, std)
+
+    rows = [
+        {"runtime": "PyTorch fp32", "ips": inference_images_per_s(model, images, mean, std, args.batch_size),
+         "latency": latency_ms(torch_one, array), "accuracy": float((torch_logits.argmax(1) == labels).mean())},
+        {"runtime": "PyTorch bf16 autocast", "ips": inference_images_per_s(bf16, images, mean, std, args.batch_size),
+         "latency": latency_ms(lambda x: predict_logits(bf16, torch.from_numpy(x), mean, std), array),
+         "accuracy": float((predict_logits(bf16, images, mean, std).argmax(1).numpy() == labels).mean())},
+        {"runtime": "ONNX Runtime fp32 (BN folded)", "ips": onnx_images_per_s(ort, array, args.batch_size),
+         "latency": latency_ms(ort.logits, array), "accuracy": float((ort_logits.argmax(1) == labels).mean())},
+    ]
+    agreement = float(np.abs(ort_logits - torch_logits).max())
+    if args.json:
+        print(json.dumps({"model": args.model, "rows": rows, "max_abs_logit_difference": agreement}))
+        return 0
+    print(f"{args.model}, {len(labels)} test digits, batches of {args.batch_size}, {torch.get_num_threads()} threads; "
+          f"ONNX Runtime vs PyTorch fp32: max |logit difference| {agreement:.1e}\n")
+    print_table([{**r, "ips": f"{r['ips']:,.0f}", "latency": f"{r['latency']:.3f}", "accuracy": f"{r['accuracy']:.2%}"}
+                 for r in rows],
+                [("runtime", "runtime"), ("ips", "images/s"), ("latency", "one image, ms (median)"),
+                 ("accuracy", "test accuracy")])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""Export a checkpoint as a self-contained ONNX or TorchScript model.
+
+The exported graph takes what an application has at hand, uint8 images (N, C, H, W) in
+0..255, and returns logits: the division by 255 and the data set's normalisation are part
+of the graph, so nothing about training has to be re-implemented next to it. BatchNorm
+layers are folded into the convolutions before them (eval-mode BN is an affine map, so the
+conv's weights absorb it): one layer less per block for runtimes that would not fuse them.
+The class names and input description travel inside the file as metadata.
+The export is the plain fp32 model: test-time augmentation and bf16 autocast stay in digitlab.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from digitlab import __version__
+from digitlab.deploy.onnx_predictor import METADATA_KEY
+from digitlab.errors import CheckpointError, DigitlabError
+from digitlab.training.checkpoint import load_checkpoint, model_from_checkpoint
+from digitlab.utils.files import atomic_write
+
+log = logging.getLogger("digitlab")
+
+FORMATS = ("onnx", "torchscript")
+
+
+class NormalizedModel(nn.Module):
+    """uint8 pixels in, logits out: the preprocessing a checkpoint's model expects, inside the graph."""
+
+    def __init__(self, model: nn.Module, mean, std):
+        super().__init__()
+        self.model = model
+        self.register_buffer("scale", 1.0 / (255.0 * torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)))
+        self.register_buffer("shift", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+                             / torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images.float() * self.scale - self.shift)
+
+
+def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
+    """(model with each conv->BN pair merged into one conv, how many BN layers were folded).
+
+    Uses torch.fx to find the pairs; a model fx cannot trace is returned unchanged.
+    """
+    from torch.fx.experimental.optimization import fuse
+
+    before = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    try:
+        fused = fuse(model.eval())
+    except Exception as exc:  # noqa: BLE001 - fx cannot trace every model; folding is an optimisation
+        log.info(f"BatchNorm not folded: torch.fx cannot trace this model ({type(exc).__name__})")
+        return model, 0
+    after = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in fused.modules())
+    return fused, before - after
+
+
+def export_metadata(payload: dict) -> dict:
+    spec = payload["model"]
+    dataset = str(payload.get("dataset") or payload.get("config", {}).get("dataset", ""))
+    return {
+        "format_version": 1, "digitlab": __version__, "model": spec["name"], "dataset": dataset,
+        "classes": list(payload["classes"]), "in_channels": spec["in_channels"], "image_size": spec["image_size"],
+        "input": "picture" if dataset.startswith("folder:") else "digit",
+        "input_description": "uint8 images (N, C, H, W), pixel values 0..255; output: logits (N, classes)",
+        "test_accuracy": payload.get("test_accuracy"),
+    }
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt: str,
+                      fold_bn: bool = True) -> dict:
+    """Write `checkpoint`'s model to `out` (atomically) as ONNX or TorchScript; return a summary."""
+    if fmt not in FORMATS:
+        raise DigitlabError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    checkpoint = Path(checkpoint)
+    if checkpoint.suffix == ".npz" or (checkpoint / "checkpoint.npz").is_file():
+        raise CheckpointError(f"{checkpoint}: export takes checkpoints of the torch engine (the NumPy engine's "
+                              ".npz runs in NumPy already)")
+    payload = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(payload, "cpu").float().eval()
+    folded = 0
+    if fold_bn:
+        model, folded = fold_batchnorm(model)
+    norm, spec = payload["normalization"], payload["model"]
+    wrapped = NormalizedModel(model, norm["mean"], norm["std"]).eval()
+    example = torch.zeros(2, spec["in_channels"], spec["image_size"], spec["image_size"], dtype=torch.uint8)
+    meta = export_metadata(payload)
+    data = _to_onnx(wrapped, example, meta) if fmt == "onnx" else _to_torchscript(wrapped, example, meta)
+    with atomic_write(out) as handle:
+        handle.write(data)
+    return {"out": str(out), "format": fmt, "bytes": len(data), "batchnorm_folded": folded, **meta}
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter logs each optimisation pass and warns about torchvision and its own deprecations."""
+    loggers = [logging.getLogger(name) for name in ("torch", "onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FutureWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _to_onnx(model: nn.Module, example: torch.Tensor, meta: dict) -> bytes:
+    try:
+        import onnx
+        import onnxscript  # noqa: F401 - the torch.export-based exporter needs it
+    except ImportError:
+        raise DigitlabError("ONNX export needs the onnx packages: pip install 'digitlab[onnx]'") from None
+    try:
+        with _quiet_exporter(), torch.no_grad():
+            program = torch.onnx.export(model, (example,), dynamo=True, verbose=False, optimize=True,
+                                        input_names=["images"], output_names=["logits"],
+                                        dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+    except Exception as exc:  # noqa: BLE001 - the exporter raises many types; the user needs one line
+        raise DigitlabError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    proto = program.model_proto
+    onnx.checker.check_model(proto)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    proto.producer_name = "digitlab"
+    return proto.SerializeToString()
+
+
+def _to_torchscript(model: nn.Module, example: torch.Tensor, meta: dict) -> bytes:
+    buffer = io.BytesIO()
+    with _quiet_exporter(), torch.no_grad():
+        traced = torch.jit.trace(model, example)  # deprecated in favour of torch.export, still what C++ loads
+        torch.jit.save(traced, buffer, _extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})
+    return buffer.getvalue()

@@ -1,0 +1,61 @@
+"""What every predictor shares, whatever runs the model: file preprocessing, softmax, class names.
+
+Kept free of torch so that the ONNX Runtime predictor runs without it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitlab.data.preprocess import fit_picture, load_image, preprocess_image
+from digitlab.errors import ConfigError
+
+
+@dataclass
+class Prediction:
+    label: int
+    name: str
+    probabilities: list[float]
+
+    def top(self, k: int, classes: list[str]) -> list[dict]:
+        order = np.argsort(self.probabilities)[::-1][:k]
+        return [{"class": classes[i], "index": int(i), "probability": self.probabilities[i]} for i in order]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+class Classifier:
+    """A model's class names and input description; subclasses say how to get logits for uint8 images.
+
+    `takes_pictures`: the model was trained on a folder of pictures, so image files are fitted
+    to its size and channels; otherwise files are turned into MNIST-style 28x28 digits.
+    """
+
+    def __init__(self, classes: list[str], in_channels: int, image_size: int, takes_pictures: bool):
+        self.classes, self.in_channels, self.image_size = list(classes), in_channels, image_size
+        self.takes_pictures = takes_pictures
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (N, C, H, W) -> float logits (N, classes)."""
+        raise NotImplementedError
+
+    def predict_arrays(self, images: np.ndarray) -> list[Prediction]:
+        """uint8 images (N, 28, 28) as MNIST stores them, or (N, C, H, W) -> one Prediction each."""
+        images = np.ascontiguousarray(images, dtype=np.uint8)
+        probs = softmax(self.logits(images[:, None] if images.ndim == 3 else images).astype(np.float64))
+        return [Prediction(int(p.argmax()), self.classes[int(p.argmax())], [float(x) for x in p]) for p in probs]
+
+    def predict_files(self, paths: list[str | os.PathLike]) -> list[Prediction]:
+        if self.takes_pictures:
+            return self.predict_arrays(np.stack([fit_picture(load_image(p), self.image_size, self.in_channels)
+                                                 for p in paths]))
+        if (self.in_channels, self.image_size) != (1, 28):
+            raise ConfigError(f"this model takes {self.in_channels}x{self.image_size}x{self.image_size} images; "
+                              "digit preprocessing makes grey 28x28 digits")
+        return self.predict_arrays(np.stack([preprocess_image(p) for p in paths]))
