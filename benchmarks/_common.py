@@ -36,3 +36,10 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
     print("|" + "|".join(" --- " for _ in columns) + "|")
     for row in rows:
         print("| " + " | ".join(str(row[key]) for key, _ in columns) + " |")
+
+
+def trained_default_model(directory: Path) -> str:
+    """Checkpoint of the default model (recipe fast on mnist-5k, ~30 s), tested on the real MNIST digits if present."""
+    from digitlab.training import TrainConfig, train
+    cfg = TrainConfig(dataset="mnist-5k", recipe="fast", test_set=real_mnist_test_set(), explicit=["dataset", "test_set"])
+    return str(train(cfg, Path(directory) / "run", progress=False).checkpoint)

@@ -15,26 +15,21 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import io
 import json
 import logging
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from _common import print_table, real_mnist_test_set
+from _common import print_table, real_mnist_test_set, trained_default_model
+from _http import drive, serve_process
 from digitlab.data import load_dataset
-from digitlab.training import TrainConfig, evaluate, train
+from digitlab.training import evaluate
 from digitlab.training.trainer import load_trained
 from digitlab.web.app import create_app
 from digitlab.web.server import BackgroundServer
@@ -59,45 +54,6 @@ def post(url: str, png: bytes) -> dict:
         return json.load(response)
 
 
-def measure_latency(checkpoint: str, db: Path, drawings: list[bytes], clients: int, seconds: float) -> list[float]:
-    """`digitlab serve` in its own process; `clients` threads, each with one keep-alive connection."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "digitlab", "-q", "serve", "--checkpoint", checkpoint,
-                               "--port", str(port), "--db", str(db)])
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/model", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        bodies = [json.dumps({"image": "data:image/png;base64," + base64.b64encode(p).decode()}) for p in drawings]
-        latencies, lock, stop = [], threading.Lock(), time.monotonic() + seconds
-
-        def client(i: int) -> None:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            n = i
-            while time.monotonic() < stop:
-                start = time.perf_counter()
-                connection.request("POST", "/api/predict", bodies[n % len(bodies)], {"Content-Type": "application/json"})
-                response = connection.getresponse()
-                response.read()
-                assert response.status == 200, response.status
-                with lock:
-                    latencies.append(time.perf_counter() - start)
-                n += clients
-            connection.close()
-
-        with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(client, range(clients)))
-        return latencies
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint")
@@ -109,10 +65,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     test_set = real_mnist_test_set()
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = args.checkpoint
-        if not checkpoint:
-            cfg = TrainConfig(dataset="mnist-5k", recipe="fast", test_set=test_set, explicit=["dataset", "test_set"])
-            checkpoint = str(train(cfg, Path(tmp) / "run", progress=False).checkpoint)
+        checkpoint = args.checkpoint or trained_default_model(Path(tmp))
         model, payload = load_trained(checkpoint)
         test = (load_dataset(test_set) if test_set else load_dataset("mnist-5k")).test
         count = min(args.count, len(test))
@@ -127,11 +80,12 @@ def main() -> int:
             answers = [post(server.url, png)["digit"] for png in drawings]
             drawn = float(np.mean(np.array(answers) == labels))
 
-        latencies = measure_latency(checkpoint, Path(tmp) / "load.sqlite", drawings, args.clients, args.seconds)
-    ms = np.array(latencies) * 1000
+        bodies = [json.dumps({"image": "data:image/png;base64," + base64.b64encode(p).decode()}) for p in drawings]
+        with serve_process(checkpoint, Path(tmp) / "load.sqlite") as port:
+            load = drive(port, "/api/predict", bodies, args.clients, args.seconds)
     result = {"digits": count, "accuracy_28x28": direct, "accuracy_drawn_http": drawn, "gap_points": (direct - drawn) * 100,
-              "clients": args.clients, "requests": len(ms), "requests_per_s": len(ms) / args.seconds,
-              "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+              "clients": args.clients, "requests": len(load.latencies), "requests_per_s": load.requests_per_s,
+              "p50_ms": load.percentile_ms(50), "p99_ms": load.percentile_ms(99), "errors": load.server_errors}
     if args.json:
         print(json.dumps(result))
         return 0

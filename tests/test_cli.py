@@ -1,6 +1,7 @@
 """The `digitlab` command as a user runs it: real child processes, real files."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -118,3 +119,32 @@ def test_bare_train_runs_offline_on_a_fresh_machine(tmp_path):
     assert accuracy > 0.97
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "checkpoint.pt").is_file() and runs[0].name.startswith("mnist-5k-digitnet-")
+
+
+def test_commands_write_only_to_the_cache_and_the_folders_they_are_given(tmp_path):
+    """train, evaluate, predict, export and report, run as a user would, with HOME and TMPDIR in a sandbox."""
+    sandbox = {name: tmp_path / name for name in ("home", "tmp", "work", "cache")}
+    for folder in sandbox.values():
+        folder.mkdir()
+    env = {**os.environ, "HOME": str(sandbox["home"]), "TMPDIR": str(sandbox["tmp"]),
+           "DIGITLAB_DATA": str(sandbox["cache"])}
+    for variable in ("XDG_CACHE_HOME", "MPLCONFIGDIR"):
+        env.pop(variable, None)
+    drawing = tmp_path / "seven.png"
+    Image.fromarray(np.pad(np.full((14, 3), 255, np.uint8), 7)).save(drawing)
+    run = tmp_path / "run"
+    commands = [
+        ["train", "--recipe", "none", "--dataset", "mnist-5k", "--epochs", "1", "--out", str(run), "--no-progress"],
+        ["evaluate", "--checkpoint", str(run)],
+        ["predict", "--checkpoint", str(run), str(drawing)],
+        ["export", "--checkpoint", str(run), "--out", str(run / "model.onnx")],
+        ["report", "--checkpoint", str(run), "--out", str(tmp_path / "report")],
+    ]
+    for command in commands:
+        result = run_cli(*command, cwd=sandbox["work"], env=env)
+        assert result.returncode == 0, (command, result.stderr)
+    allowed = (run, tmp_path / "report", sandbox["cache"])
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p != drawing
+               and not any(p.is_relative_to(folder) for folder in allowed)]
+    assert written == []
+    assert (sandbox["cache"] / "matplotlib").is_dir()  # matplotlib's font cache went to digitlab's cache

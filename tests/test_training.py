@@ -2,6 +2,7 @@
 
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -79,6 +80,47 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     assert epochs == [1, 2, 3, 4]
     assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]  # stale temp files cleaned up
     assert load_checkpoint(run_dir)["history"][-1]["val_loss"] == pytest.approx(reference.history[-1]["val_loss"])
+
+
+def test_sigkill_at_random_moments_loses_at_most_the_current_epoch(tmp_path):
+    """Kill a run again and again at random moments (mid-epoch, mid-save); resume it each time.
+
+    (That a resumed run ends with the weights of an uninterrupted one is the test above.)"""
+    run_dir = tmp_path / "run"
+    digitlab = [sys.executable, "-m", "digitlab", "-q", "train", "--no-progress"]
+    start = [*digitlab, "--recipe", "none", "--dataset", "mnist-5k", "--model", "seed-tiny", "--epochs", "40",
+             "--seed", "2", "--device", "cpu", "--out", str(run_dir)]
+    rng = random.Random(0)
+    kills, saved = 0, 0
+    while kills < 5:
+        resume = (run_dir / "checkpoint.pt").exists()
+        child = subprocess.Popen([*digitlab, "--resume", str(run_dir)] if resume else start,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        metrics = run_dir / "metrics.jsonl"
+        size = metrics.stat().st_size if metrics.exists() else 0
+        deadline = time.monotonic() + 120
+        while child.poll() is None and time.monotonic() < deadline and (
+                not metrics.exists() or metrics.stat().st_size <= size):
+            time.sleep(0.01)  # wait until this process trains (it logs), then kill it at a random moment
+        time.sleep(rng.uniform(0.0, 1.0))
+        if child.poll() is not None:
+            assert child.returncode == 0, child.stderr.read()
+            break
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        kills += 1
+        if not (run_dir / "checkpoint.pt").exists():
+            continue
+        checkpoint = load_checkpoint(run_dir)  # whole, never half-written, whenever the kill came
+        logged = [r["epoch"] for r in read_metrics(metrics) if r["type"] == "epoch"]
+        assert checkpoint["epoch"] >= saved  # nothing saved earlier is lost
+        assert checkpoint["epoch"] >= max(logged, default=0) - 1  # at most the epoch being saved is lost
+        saved = checkpoint["epoch"]
+    assert kills >= 3 and saved > 0
+    finish = subprocess.run([*digitlab, "--resume", str(run_dir)], capture_output=True, text=True, timeout=300)
+    assert finish.returncode == 0, finish.stderr
+    epochs = [r["epoch"] for r in read_metrics(run_dir / "metrics.jsonl") if r["type"] == "epoch"]
+    assert epochs == list(range(1, 41))  # each epoch once: the interrupted ones were redone, not repeated
 
 
 def test_existing_run_is_not_overwritten(trained_run):

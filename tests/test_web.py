@@ -8,6 +8,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,22 @@ def test_samples_are_stored_in_sqlite_and_counted(board, digits, tmp_path):
     assert store.export_idx(tmp_path / "export") == 7
     exported = load_dataset(f"idx:{tmp_path / 'export'}")
     assert len(exported.train) == 7
+
+
+def test_concurrent_samples_from_16_clients_are_all_stored(board, digits):
+    server, store = board
+    images, labels = digits
+    bodies = [{"image": data_url(drawing(image)), "label": int(label)} for image, label in zip(images, labels)]
+
+    def client(i: int) -> list[int]:
+        return [call(server.url, "/api/samples", bodies[(i + k) % len(bodies)])[1]["id"] for k in range(8)]
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = [sample_id for batch in pool.map(client, range(16)) for sample_id in batch]
+    assert len(ids) == len(set(ids)) == 128  # every request got its own row
+    with sqlite3.connect(store.path) as db:  # the file, as another process would see it
+        stored = {row[0] for row in db.execute("SELECT id FROM samples")}
+    assert stored == set(ids)
 
 
 def test_model_endpoint(board):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from digitlab import __version__
 from digitlab.cli import evaluate, export, lab, models, predict, report, samples, serve, train
+from digitlab.data.download import cache_root
 from digitlab.errors import DigitlabError
 
 COMMANDS = [train, evaluate, predict, export, models, lab, report, serve, samples]
@@ -33,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # matplotlib caches its font list under ~/.cache or ~/.matplotlib; keep it in digitlab's cache instead,
+    # so that digitlab writes only to its cache, run and database folders (and where --out points).
+    os.environ.setdefault("MPLCONFIGDIR", str(cache_root(getattr(args, "data_dir", None)) / "matplotlib"))
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
                         stream=sys.stderr, force=True)
     try:

@@ -10,6 +10,7 @@ memory is allocated, so a damaged or hostile file ends in a `DataError` naming i
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -39,10 +40,17 @@ def _open(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
+_CHUNK = 1 << 20
+
+
 def _read_exact(handle, size: int, path: Path, what: str) -> bytes:
-    data = handle.read(size)
-    if len(data) != size:
-        raise DataError(f"{path}: truncated IDX file: expected {size} bytes of {what}, found {len(data)}")
+    """Read `size` bytes in chunks: memory grows with the data really there, not with what a header claims."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = handle.read(min(_CHUNK, size - len(data)))
+        if not chunk:
+            raise DataError(f"{path}: truncated IDX file: expected {size} bytes of {what}, found {len(data)}")
+        data += chunk
     return data
 
 
@@ -59,7 +67,7 @@ def read_idx(path: str | os.PathLike, max_bytes: int = MAX_PAYLOAD_BYTES) -> np.
                 raise DataError(f"{path}: not an IDX file (bad magic number 0x{magic.hex()})")
             shape = struct.unpack(f">{ndim}I", _read_exact(handle, 4 * ndim, path, "dimensions"))
             dtype = _DTYPES[code]
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow to a negative size
             if nbytes > max_bytes:
                 raise DataError(
                     f"{path}: IDX header claims shape {shape} ({nbytes:,} bytes), over the "

@@ -45,7 +45,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         what = f" ({match.group(1)})" if match else ""
         raise CheckpointError(f"{path}: refused: it holds objects other than tensors and plain data{what}, "
                               "which could run code when loaded") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load on damaged bytes raises anything from IndexError to RuntimeError
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a digitlab checkpoint")
@@ -54,7 +54,35 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     for key in ("model", "state_dict", "classes", "normalization"):
         if key not in payload:
             raise CheckpointError(f"{path}: damaged checkpoint (no {key!r})")
+    problem = spec_problem(payload)
+    if problem:
+        raise CheckpointError(f"{path}: damaged checkpoint: its model description is invalid ({problem})")
     return payload
+
+
+# Limits on what a checkpoint may ask digitlab to build: a damaged or hostile file must not
+# make it allocate a layer with a trillion outputs.
+_SPEC_LIMITS = {"num_classes": (1, 100_000), "in_channels": (1, 64), "image_size": (8, 1024)}
+
+
+def spec_problem(payload: dict) -> str | None:
+    """What is wrong with the model description, class names and normalisation, or None."""
+    spec, classes, norm = payload["model"], payload["classes"], payload["normalization"]
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        return "no model name"
+    for key, (low, high) in _SPEC_LIMITS.items():
+        value = spec.get(key)
+        if type(value) is not int or not low <= value <= high:
+            return f"{key} must be an integer in {low}..{high}, not {value!r}"
+    if not isinstance(classes, list) or len(classes) != spec["num_classes"] or not all(isinstance(c, str) for c in classes):
+        return f"expected {spec['num_classes']} class names"
+    if not isinstance(norm, dict) or not all(
+            isinstance(norm.get(k), list) and len(norm[k]) == spec["in_channels"]
+            and all(isinstance(v, (int, float)) for v in norm[k]) for k in ("mean", "std")):
+        return "normalisation must give a mean and std per channel"
+    if not isinstance(payload["state_dict"], dict):
+        return "weights are not a dictionary of tensors"
+    return None
 
 
 def model_from_checkpoint(payload: dict, device: torch.device | str = "cpu") -> nn.Module:

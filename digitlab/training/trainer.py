@@ -182,6 +182,8 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
     elif checkpoint_path.exists() and ddp.is_main:
         raise CheckpointError(f"{run_dir} already holds a run: pass --resume {run_dir} to continue it, "
                               "or choose another --out")
+    elif ddp.is_main:  # a run killed before its first checkpoint may have left metrics: start them afresh
+        MetricsLog.truncate_after(run_dir / METRICS_NAME, 0)
 
     if ddp.rank:  # dropout masks: independent per process (data order and augmentation stay shared)
         torch.manual_seed(cfg.seed + 7919 * ddp.rank + start_epoch)

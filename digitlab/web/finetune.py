@@ -79,7 +79,11 @@ class FineTuner:
             return
         info = self.service.info
         payload = load_checkpoint(info.checkpoint)
-        data = load_dataset(payload.get("dataset") or payload["config"]["dataset"])
+        config = payload.get("config", {})
+        # The data set and test split it was trained with: a model trained with --test-set has seen
+        # every digit of its own data set, so only that other test split is held out from it.
+        data = load_dataset(payload.get("dataset") or config["dataset"], config.get("data_dir"),
+                            test_set=config.get("test_set"), image_size=payload["model"]["image_size"])
         generator = torch.Generator().manual_seed(job.id)
         base = data.train.subset(torch.randperm(len(data.train), generator=generator)[:self.base_samples])
         drawn = Split.from_numpy(images, labels)

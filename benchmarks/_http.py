@@ -1,0 +1,93 @@
+"""`digitlab serve` in its own process, and keep-alive clients that load it (for the HTTP benchmarks)."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def serve_process(checkpoint: str, db: Path, *extra: str) -> Iterator[int]:
+    """Start `digitlab serve` on a free loopback port; yield the port once it answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "digitlab", "-q", "serve", "--checkpoint", checkpoint,
+                               "--port", str(port), "--db", str(db), *extra])
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/model", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@dataclass
+class LoadResult:
+    seconds: float
+    latencies: list[float] = field(default_factory=list)  # of answered requests, seconds
+    statuses: Counter = field(default_factory=Counter)    # HTTP status -> count; "error" for no answer
+
+    @property
+    def requests_per_s(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(np.array(self.latencies) * 1000, q)) if self.latencies else float("nan")
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status == "error" or int(status) >= 500)
+
+
+def drive(port: int, path: str, bodies: list[str], clients: int, seconds: float,
+          until: threading.Event | None = None) -> LoadResult:
+    """`clients` threads, one keep-alive connection each, POST `bodies` in turn for `seconds` (or until `until`)."""
+    result, lock = LoadResult(seconds), threading.Lock()
+    start_all = time.monotonic()
+    stop = start_all + seconds
+
+    def client(i: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        n = i
+        while time.monotonic() < stop and not (until and until.is_set()):
+            start = time.perf_counter()
+            try:
+                connection.request("POST", path, bodies[n % len(bodies)], {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except OSError:
+                status = "error"
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            elapsed = time.perf_counter() - start
+            with lock:
+                result.statuses[status] += 1
+                if status == 200:
+                    result.latencies.append(elapsed)
+            n += clients
+        connection.close()
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    result.seconds = time.monotonic() - start_all
+    return result
