@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
+import io
 import socket
 import subprocess
 import sys
@@ -17,6 +19,27 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from PIL import Image
+
+
+def canvas_png(digit28: np.ndarray, rng: np.random.Generator) -> bytes:
+    side = int(rng.integers(100, 251))
+    big = Image.fromarray(255 - digit28).resize((side, side), Image.Resampling.BICUBIC)
+    canvas = Image.new("L", (280, 280), 255)
+    canvas.paste(big, (int(rng.integers(0, 281 - side)), int(rng.integers(0, 281 - side))))
+    buffer = io.BytesIO()
+    canvas.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def canvas_drawings(count: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """`count` mnist-5k test digits drawn as canvas PNG data URLs, with their labels."""
+    from digitlab.data import load_dataset
+    test = load_dataset("mnist-5k").test
+    rng = np.random.default_rng(seed)
+    urls = ["data:image/png;base64," + base64.b64encode(canvas_png(d, rng)).decode()
+            for d in test.images[:count, 0].numpy()]
+    return urls, test.labels[:count].numpy()
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import json
 import logging
 import sys
@@ -24,10 +23,9 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from _common import print_table, real_mnist_test_set, trained_default_model
-from _http import drive, serve_process
+from _http import canvas_png, drive, serve_process
 from digitlab.data import load_dataset
 from digitlab.training import evaluate
 from digitlab.training.trainer import load_trained
@@ -35,16 +33,6 @@ from digitlab.web.app import create_app
 from digitlab.web.server import BackgroundServer
 from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
-
-
-def canvas_png(digit28: np.ndarray, rng: np.random.Generator) -> bytes:
-    side = int(rng.integers(100, 251))
-    big = Image.fromarray(255 - digit28).resize((side, side), Image.Resampling.BICUBIC)
-    canvas = Image.new("L", (280, 280), 255)
-    canvas.paste(big, (int(rng.integers(0, 281 - side)), int(rng.integers(0, 281 - side))))
-    buffer = io.BytesIO()
-    canvas.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def post(url: str, png: bytes) -> dict:

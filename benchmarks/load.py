@@ -13,8 +13,6 @@ Reported: requests/s, p50/p99 latency, responses by status (goal: zero 5xx and n
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import logging
 import sqlite3
@@ -25,27 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from _common import print_table, trained_default_model
-from _http import LoadResult, drive, serve_process
-from digitlab.data import load_dataset
-
-
-def drawings(count: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
-    """Canvas-like PNG data URLs of mnist-5k digits (black on white, 280x280) and their labels."""
-    data = load_dataset("mnist-5k").test
-    rng = np.random.default_rng(seed)
-    urls = []
-    for digit in data.images[:count, 0].numpy():
-        side = int(rng.integers(120, 241))
-        canvas = Image.new("L", (280, 280), 255)
-        canvas.paste(Image.fromarray(255 - digit).resize((side, side)), tuple(int(v) for v in rng.integers(0, 281 - side, 2)))
-        buffer = io.BytesIO()
-        canvas.save(buffer, "PNG")
-        urls.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
-    return urls, data.labels[:count].numpy()
+from _http import LoadResult, canvas_drawings, drive, serve_process
 
 
 def api(port: int, path: str, body: dict | None = None) -> dict:
@@ -71,7 +50,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    urls, labels = drawings(400)
+    urls, labels = canvas_drawings(400)
     predict_bodies = [json.dumps({"image": u}) for u in urls]
     sample_bodies = [json.dumps({"image": u, "label": int(y)}) for u, y in zip(urls, labels)]
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,7 +7,9 @@ Rows:
                      torchvision's ToTensor/Normalize do) and a DataLoader, batch 50, Adam 1e-3, 1 epoch
   fashion-mnist      `digitlab train --dataset fashion-mnist` (recipe fast)          goal: >= 93.5% in <= 60 s
   mnist-5k           `digitlab train --dataset mnist-5k --test-set <real MNIST>`     goal: >= 99.0% in <= 30 s
-then inference images/s of the default model, in batches of 256.
+then inference images/s of the default model, in batches of 256, and POST /api/predict of
+`digitlab serve` (its own process) under 8 concurrent keep-alive clients, as trained (TTA) and
+with --no-tta.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +28,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from _common import inference_images_per_s, print_table, real_mnist_test_set
+from _http import canvas_drawings, drive, serve_process
 from digitlab.data import load_dataset
 from digitlab.models import create_model
 from digitlab.training import TrainConfig, train
@@ -64,13 +68,27 @@ def seed_003_baseline() -> dict:
             "ips": len(data.train) / seconds, "goal": "-"}
 
 
-def recipe_run(dataset: str, test_set: str | None, goal: str) -> tuple[dict, object]:
+def recipe_run(dataset: str, test_set: str | None, goal: str, run_dir: Path | None = None) -> tuple[dict, object]:
     cfg = TrainConfig(dataset=dataset, recipe="fast", test_set=test_set, explicit=["dataset", "test_set"])
-    with tempfile.TemporaryDirectory() as run_dir:
-        result = train(cfg, run_dir, progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(cfg, run_dir or Path(tmp) / "run", progress=False)
     return ({"run": f"digitlab train --dataset {dataset} (recipe fast: {result.history[-1]['model']}, "
                     f"{len(result.history)} epochs)", "accuracy": result.test.accuracy,
              "seconds": result.train_seconds, "ips": result.train_images_per_s, "goal": goal}, result)
+
+
+def http_latency(checkpoint: str, clients: int = 8, seconds: float = 15.0) -> list[dict]:
+    urls, _ = canvas_drawings(400)
+    bodies = [json.dumps({"image": url}) for url in urls]
+    rows = []
+    for label, extra in (("as trained (TTA, 5 views)", ()), ("--no-tta (one view)", ("--no-tta",))):
+        with tempfile.TemporaryDirectory() as tmp, serve_process(checkpoint, Path(tmp) / "s.sqlite", *extra) as port:
+            drive(port, "/api/predict", bodies, clients, 2)  # warm-up
+            load = drive(port, "/api/predict", bodies, clients, seconds)
+        rows.append({"what": f"/api/predict, {clients} clients, {label}", "rps": f"{load.requests_per_s:.0f}",
+                     "p50": f"{load.percentile_ms(50):.1f}", "p99": f"{load.percentile_ms(99):.1f}",
+                     "errors": load.server_errors})
+    return rows
 
 
 def main() -> int:
@@ -84,7 +102,10 @@ def main() -> int:
     fashion, _ = recipe_run("fashion-mnist", None, ">= 93.5% in <= 60 s")
     print(f"  fashion: {fashion['accuracy']:.2%} in {fashion['seconds']:.1f} s", file=sys.stderr)
     test_set = real_mnist_test_set()
-    digits, result = recipe_run("mnist-5k", test_set, ">= 99.0% in <= 30 s" + ("" if test_set else " (held-out test)"))
+    with tempfile.TemporaryDirectory() as keep:
+        digits, result = recipe_run("mnist-5k", test_set, ">= 99.0% in <= 30 s" + ("" if test_set else " (held-out test)"),
+                                    run_dir=Path(keep) / "run")
+        http = http_latency(str(result.checkpoint))
     print(f"  mnist-5k: {digits['accuracy']:.2%} in {digits['seconds']:.1f} s", file=sys.stderr)
     rows, base_seconds = [baseline, fashion, digits], baseline["seconds"]
     for row in rows:
@@ -103,14 +124,16 @@ def main() -> int:
         "default model, one view, fp32": inference_images_per_s(network, test_images, mean, std, 256),
     }
     if args.json:
-        print(json.dumps({"training": rows, "inference_images_per_s": inference, "http": None}))
+        print(json.dumps({"training": rows, "inference_images_per_s": inference, "http": http}))
         return 0
     print_table(rows, [("run", "run"), ("accuracy", "test accuracy"), ("seconds", "train s"), ("ratio", "time vs seed 003"),
                        ("ips", "train img/s"), ("goal", "goal")])
     print()
     print_table([{"what": k, "ips": f"{v:,.0f}"} for k, v in inference.items()],
                 [("what", "inference (batches of 256)"), ("ips", "images/s")])
-    print("\n/api/predict latency: not measured here yet (the web server is issue 6)")
+    print()
+    print_table(http, [("what", "HTTP (server in its own process, clients on the same 2 cores)"), ("rps", "requests/s"),
+                       ("p50", "p50 ms"), ("p99", "p99 ms"), ("errors", "5xx + dropped")])
     return 0
 
 

@@ -26,8 +26,8 @@ class Predictor(Classifier):
         self.model, self.mean, self.std = model.eval(), tuple(mean), tuple(std)
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu") -> "Predictor":
-        model, payload = load_trained(path, device)
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", tta: bool | None = None) -> "Predictor":
+        model, payload = load_trained(path, device, tta)
         norm, spec = payload["normalization"], payload["model"]
         meta = {k: v for k, v in payload.items() if k in ("model", "dataset", "config", "history", "epoch", "engine", "test_accuracy")}
         return cls(model, list(payload["classes"]), norm["mean"], norm["std"], spec["in_channels"], spec["image_size"], meta)

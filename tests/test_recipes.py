@@ -64,5 +64,18 @@ def test_inference_model_averages_views_and_keeps_answers():
         shifted = InferenceModel(model, tta=True)
         assert len(shifted.views(x)) == 5
         assert torch.allclose(shifted.views(x)[1][..., 1:], x[..., :-1], atol=1e-6)  # one pixel to the right
+        # the five views go through the model as one batch: the same as five calls
+        assert torch.allclose(shifted(x), torch.stack([model(v) for v in shifted.views(x)]).mean(0), atol=1e-5)
         bf16 = InferenceModel(model, bf16=True)(x)
         assert bf16.dtype == torch.float32 and (bf16.argmax(1) == model(x).argmax(1)).float().mean() >= 5 / 6
+
+
+def test_test_time_augmentation_can_be_switched_for_serving(trained_run):
+    from digitlab.training import load_trained
+    from digitlab.web.service import ModelService
+    plain, _ = load_trained(trained_run)  # trained without TTA: answers with the bare network
+    assert not isinstance(plain, InferenceModel)
+    with_tta, _ = load_trained(trained_run, tta=True)
+    assert isinstance(with_tta, InferenceModel) and len(with_tta.views(torch.zeros(1, 1, 28, 28))) == 5
+    served = ModelService(trained_run, tta=False)._predictor.model
+    assert not isinstance(served, InferenceModel) or not served.tta

@@ -271,8 +271,11 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
                        images_seen / step_seconds if step_seconds else 0.0, history)
 
 
-def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
-    """(model in eval mode, checkpoint payload) for a checkpoint file or run folder, of either engine."""
+def load_trained(path: str | Path, device: str = "cpu", tta: bool | None = None) -> tuple[nn.Module, dict]:
+    """(model in eval mode, checkpoint payload) for a checkpoint file or run folder, of either engine.
+
+    It answers as it was trained to (bf16, test-time augmentation); `tta` overrides the latter.
+    """
     path = Path(path)
     npz = path / "checkpoint.npz" if path.is_dir() and not (path / CHECKPOINT_NAME).exists() else path
     if npz.suffix == ".npz" and npz.is_file():
@@ -280,7 +283,8 @@ def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict
         return load_npz_checkpoint(npz)
     payload = load_checkpoint(path)
     model = model_from_checkpoint(payload, resolve_device(device))
-    return with_inference_options(model, payload.get("config", {})), payload
+    config = payload.get("config", {}) if tta is None else {**payload.get("config", {}), "tta": tta}
+    return with_inference_options(model, config), payload
 
 
 def checkpoint_test_split(payload: dict, dataset: str | None = None, data_dir: str | None = None) -> tuple[Split, str]:
