@@ -81,6 +81,8 @@ def test_bad_folders_are_one_line_errors(tmp_path):
     (tmp_path / "unreadable" / "a" / "x.png").write_bytes(b"junk")
     bad = run_cli("train", "--dataset", f"folder:{tmp_path / 'unreadable'}", "--data-dir", str(tmp_path / "c"))
     assert bad.returncode == 2 and "no readable pictures for class(es) a, b" in bad.stderr
+    sized = run_cli("train", "--dataset", "mnist-5k", "--image-size", "32")
+    assert sized.returncode == 2 and "--image-size applies to folder: data sets" in sized.stderr
 
 
 def test_fit_picture_keeps_the_aspect_ratio():
@@ -105,3 +107,8 @@ def test_zoo_model_learns_the_folder_and_predict_prints_class_names(pictures, tm
     assert predicted.returncode == 0, predicted.stderr
     assert predicted.stdout.splitlines()[0].split()[1] == "sun"
     assert predicted.stdout.splitlines()[1].split()[1] == "stripes"
+    assert run_cli("export", "--checkpoint", str(run), "--out", str(tmp_path / "m.onnx")).returncode == 0
+    by_onnx = run_cli("predict", "--model", str(tmp_path / "m.onnx"), *map(str, files))
+    assert [line.split()[1] for line in by_onnx.stdout.splitlines()] == ["sun", "stripes"]
+    served = run_cli("serve", "--checkpoint", str(run), "--port", "0", "--db", str(tmp_path / "s.sqlite"))
+    assert served.returncode == 2 and "serves digit models" in served.stderr  # the board draws digits only

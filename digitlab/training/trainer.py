@@ -23,7 +23,7 @@ from tqdm import tqdm
 from digitlab.data.datasets import DigitDataset, Split, load_dataset
 from digitlab.data.loader import BatchLoader, normalize
 from digitlab.data.splits import stratified_split
-from digitlab.errors import CheckpointError, DataError
+from digitlab.errors import CheckpointError, ConfigError, DataError
 from digitlab.models import create_model, model_entry
 from digitlab.training.augment import random_affine, random_shift
 from digitlab.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, model_from_checkpoint, save_checkpoint
@@ -98,6 +98,8 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> tuple[TrainConfig, D
     The recipe is applied once the data set is known (`mnist` may have fell back to `mnist-5k`);
     validation is carved from the training data.
     """
+    if "image_size" in cfg.explicit and not cfg.dataset.startswith("folder:"):
+        raise ConfigError(f"--image-size applies to folder: data sets; {cfg.dataset} has its own image size")
     dataset = load_dataset(cfg.dataset, cfg.data_dir, test_set=cfg.test_set, image_size=cfg.image_size)
     cfg = apply_recipe(cfg, dataset.name)
     if cfg.recipe:

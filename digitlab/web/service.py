@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from digitlab.data.preprocess import preprocess_image
-from digitlab.errors import ImageError
+from digitlab.errors import ConfigError, ImageError
 from digitlab.inference import Predictor
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -51,6 +51,9 @@ class ModelService:
     def swap(self, checkpoint: str | Path, version: int) -> None:
         """Load `checkpoint` fully, then make it the serving model in one step."""
         predictor = Predictor.from_checkpoint(checkpoint, tta=self.tta)
+        if predictor.takes_pictures or (predictor.in_channels, predictor.image_size) != (1, 28):
+            raise ConfigError(f"{checkpoint}: the drawing board serves digit models (grey 28x28 input); this one "
+                              f"takes {predictor.in_channels}x{predictor.image_size}x{predictor.image_size} pictures")
         info = ModelInfo(version, str(checkpoint), predictor.meta["model"]["name"],
                          str(predictor.meta.get("dataset", "?")), predictor.meta.get("test_accuracy"))
         with self._lock:
