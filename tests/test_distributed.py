@@ -74,3 +74,13 @@ def test_a_global_batch_that_does_not_split_evenly_is_refused(tmp_path):
     assert result.returncode != 0
     assert "--batch-size 63 is the global batch: it must be a multiple of the 2 processes" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_misconfigured_process_groups_are_one_line_errors(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "MASTER_PORT")}
+    env.update(WORLD_SIZE="2", RANK="0", LOCAL_RANK="0")
+    by_hand = run_cli("train", "--dataset", "mnist-5k", "--out", str(tmp_path / "a"), env=env)
+    assert by_hand.returncode == 2 and "cannot join the process group of 2 processes" in by_hand.stderr
+    numpy_engine = run_cli("train", "--engine", "numpy", "--out", str(tmp_path / "b"), env=env)
+    assert numpy_engine.returncode == 2 and "NumPy engine trains in one process" in numpy_engine.stderr
+    assert "Traceback" not in by_hand.stderr + numpy_engine.stderr

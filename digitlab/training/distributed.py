@@ -68,7 +68,11 @@ class Distributed:
         if not self.is_main:
             logging.getLogger("digitlab").setLevel(logging.WARNING)  # one process speaks
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(minutes=15))
+            try:
+                dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(minutes=15))
+            except (ValueError, RuntimeError) as exc:  # WORLD_SIZE set by hand, no MASTER_ADDR, unreachable peer
+                raise ConfigError(f"cannot join the process group of {self.world_size} processes "
+                                  f"(start several processes with torchrun): {str(exc).splitlines()[0]}") from None
         return device
 
     def close(self) -> None:

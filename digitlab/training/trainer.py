@@ -132,6 +132,8 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = Fa
     """Train (or, with resume=True, continue training in `run_dir`) and test the model."""
     cfg.validate()
     if cfg.engine == "numpy":
+        if Distributed.from_env().enabled:
+            raise ConfigError("the NumPy engine trains in one process: start it without torchrun")
         from digitlab.training.numpy_trainer import train_numpy
         return train_numpy(cfg, run_dir, resume, progress)
     model_entry(cfg.model)  # an unknown name fails now, not after loading the data
