@@ -88,7 +88,7 @@ def test_sigkill_at_random_moments_loses_at_most_the_current_epoch(tmp_path):
     (That a resumed run ends with the weights of an uninterrupted one is the test above.)"""
     run_dir = tmp_path / "run"
     digitlab = [sys.executable, "-m", "digitlab", "-q", "train", "--no-progress"]
-    start = [*digitlab, "--recipe", "none", "--dataset", "mnist-5k", "--model", "seed-tiny", "--epochs", "40",
+    start = [*digitlab, "--recipe", "none", "--dataset", "mnist-5k", "--model", "seed-tiny", "--epochs", "60",
              "--seed", "2", "--device", "cpu", "--out", str(run_dir)]
     rng = random.Random(0)
     kills, saved = 0, 0
@@ -120,7 +120,7 @@ def test_sigkill_at_random_moments_loses_at_most_the_current_epoch(tmp_path):
     finish = subprocess.run([*digitlab, "--resume", str(run_dir)], capture_output=True, text=True, timeout=300)
     assert finish.returncode == 0, finish.stderr
     epochs = [r["epoch"] for r in read_metrics(run_dir / "metrics.jsonl") if r["type"] == "epoch"]
-    assert epochs == list(range(1, 41))  # each epoch once: the interrupted ones were redone, not repeated
+    assert epochs == list(range(1, 61))  # each epoch once: the interrupted ones were redone, not repeated
 
 
 def test_existing_run_is_not_overwritten(trained_run):
