@@ -43,6 +43,10 @@ def test_second_load_comes_from_the_cache_and_a_changed_file_invalidates_it(pict
     with caplog.at_level(logging.INFO, logger="digitlab"):
         load_dataset(f"folder:{pictures}", data_dir=tmp_path, image_size=32)  # another size: decoded anew
     assert "read from the cache" not in caplog.text
+    for cached in (tmp_path / "folders").glob("*.npz"):
+        cached.write_bytes(cached.read_bytes()[:1000])  # a cache file cut short (disk full, killed copy)
+    damaged = load_dataset(f"folder:{pictures}", data_dir=tmp_path, image_size=24)
+    assert np.array_equal(first.train.images.numpy(), damaged.train.images.numpy())  # decoded again
 
 
 def test_grey_folder_gives_one_channel_and_train_test_layout_is_kept(tmp_path):

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,7 +174,7 @@ def load_folder_images(directory: Path, size: int, data_dir=None,
                           for s in scan.files}
             log.info(f"folder:{directory}: decoded pictures read from the cache {cache}")
             return scan, _finish(directory, scan, splits)
-        except (OSError, KeyError, ValueError):
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
             log.warning(f"{cache}: unreadable cache file, decoding the pictures again")
     splits = {split: decode_files(files, size, progress) for split, files in scan.files.items()}
     finished = _finish(directory, scan, splits)
