@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from digitlab.data.datasets import is_picture_dataset
 from digitlab.prediction import Classifier, Prediction
 from digitlab.training.evaluate import predict_logits
 from digitlab.training.trainer import load_trained
@@ -22,7 +23,7 @@ class Predictor(Classifier):
                  meta: dict | None = None):
         self.meta = meta or {}  # the checkpoint's record: model spec, data set, config, history
         super().__init__(classes, in_channels, image_size,
-                         takes_pictures=str(self.meta.get("dataset", "")).startswith("folder:"))
+                         takes_pictures=is_picture_dataset(str(self.meta.get("dataset", ""))))
         self.model, self.mean, self.std = model.eval(), tuple(mean), tuple(std)
 
     @classmethod

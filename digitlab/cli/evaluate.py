@@ -5,9 +5,9 @@ from __future__ import annotations
 from digitlab.cli.common import add_data_options, add_device, add_json, format_table, print_json
 from digitlab.data.datasets import Split
 from digitlab.data.idx import read_pair
-from digitlab.errors import ConfigError, DataError
+from digitlab.errors import ConfigError
 from digitlab.training.evaluate import evaluate
-from digitlab.training.trainer import checkpoint_test_split, load_trained
+from digitlab.training.trainer import check_fits_model, checkpoint_test_split, load_trained
 
 
 def add_parser(commands) -> None:
@@ -30,9 +30,7 @@ def run(args) -> int:
         raise ConfigError("give either --dataset or --images/--labels, not both")
     if args.images:
         split, source = Split.from_numpy(*read_pair(args.images, args.labels, len(classes))), args.images
-        spec = payload["model"]
-        if tuple(split.images.shape[1:]) != (spec["in_channels"], spec["image_size"], spec["image_size"]):
-            raise DataError(f"{source}: images of shape {tuple(split.images.shape[1:])} do not fit this model")
+        check_fits_model(split, payload, source)
     else:
         split, source = checkpoint_test_split(payload, args.dataset, args.data_dir)
     norm = payload["normalization"]

@@ -135,6 +135,11 @@ def load_dataset(spec: str, data_dir: str | os.PathLike | None = None, download:
     return dataset
 
 
+def is_picture_dataset(spec: str) -> bool:
+    """A folder of pictures (fitted to image_size squares), not digits in MNIST's 28x28 form."""
+    return spec.startswith("folder:")
+
+
 def _load(spec: str, data_dir, download: bool, image_size: int) -> DigitDataset:
     if spec == "mnist":
         return _load_mnist(data_dir, download)
@@ -146,7 +151,7 @@ def _load(spec: str, data_dir, download: bool, image_size: int) -> DigitDataset:
         return _load_moving()
     if spec.startswith("idx:"):
         return load_idx_dir(Path(spec[4:]).expanduser())
-    if spec.startswith("folder:"):
+    if is_picture_dataset(spec):
         return load_folder(Path(spec[7:]), image_size, data_dir)
     raise DataError(f"unknown data set {spec!r}: choose one of {', '.join(DATASET_NAMES)}")
 

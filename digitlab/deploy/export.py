@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from digitlab import __version__
+from digitlab.data.datasets import is_picture_dataset
 from digitlab.deploy.onnx_predictor import METADATA_KEY
 from digitlab.errors import CheckpointError, DigitlabError
 from digitlab.training.checkpoint import load_checkpoint, model_from_checkpoint
@@ -70,7 +71,7 @@ def export_metadata(payload: dict) -> dict:
     return {
         "format_version": 1, "digitlab": __version__, "model": spec["name"], "dataset": dataset,
         "classes": list(payload["classes"]), "in_channels": spec["in_channels"], "image_size": spec["image_size"],
-        "input": "picture" if dataset.startswith("folder:") else "digit",
+        "input": "picture" if is_picture_dataset(dataset) else "digit",
         "input_description": "uint8 images (N, C, H, W), pixel values 0..255; output: logits (N, classes)",
         "test_accuracy": payload.get("test_accuracy"),
     }

@@ -31,6 +31,11 @@ from digitlab.errors import ConfigError
 from digitlab.utils.device import resolve_device
 
 
+def backend_for(device: torch.device) -> str:
+    """PyTorch's collective backend for the device: NCCL between GPUs, gloo between CPUs."""
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
 @dataclass(frozen=True)
 class Distributed:
     rank: int = 0
@@ -69,7 +74,7 @@ class Distributed:
             logging.getLogger("digitlab").setLevel(logging.WARNING)  # one process speaks
         if not dist.is_initialized():
             try:
-                dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(minutes=15))
+                dist.init_process_group(backend_for(device), timeout=timedelta(minutes=15))
             except (ValueError, RuntimeError) as exc:  # WORLD_SIZE set by hand, no MASTER_ADDR, unreachable peer
                 raise ConfigError(f"cannot join the process group of {self.world_size} processes "
                                   f"(start several processes with torchrun): {str(exc).splitlines()[0]}") from None

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from digitlab.data.datasets import DigitDataset, Split, load_dataset
+from digitlab.data.datasets import DigitDataset, Split, is_picture_dataset, load_dataset
 from digitlab.data.loader import BatchLoader, normalize
 from digitlab.data.splits import stratified_split
 from digitlab.errors import CheckpointError, ConfigError, DataError
@@ -28,7 +28,7 @@ from digitlab.models import create_model, model_entry
 from digitlab.training.augment import random_affine, random_shift
 from digitlab.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, model_from_checkpoint, save_checkpoint
 from digitlab.training.config import TrainConfig
-from digitlab.training.distributed import Distributed
+from digitlab.training.distributed import Distributed, backend_for
 from digitlab.training.evaluate import Evaluation, evaluate
 from digitlab.training.metrics import METRICS_NAME, MetricsLog
 from digitlab.training.recipes import apply_recipe
@@ -98,7 +98,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> tuple[TrainConfig, D
     The recipe is applied once the data set is known (`mnist` may have fell back to `mnist-5k`);
     validation is carved from the training data.
     """
-    if "image_size" in cfg.explicit and not cfg.dataset.startswith("folder:"):
+    if "image_size" in cfg.explicit and not is_picture_dataset(cfg.dataset):
         raise ConfigError(f"--image-size applies to folder: data sets; {cfg.dataset} has its own image size")
     dataset = load_dataset(cfg.dataset, cfg.data_dir, test_set=cfg.test_set, image_size=cfg.image_size)
     cfg = apply_recipe(cfg, dataset.name)
@@ -114,10 +114,6 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> tuple[TrainConfig, D
     log.info(f"data: {dataset.name} ({dataset.source}): {len(splits[0])} train, {len(splits[1])} val, "
              f"{len(splits[2])} test on {device}")
     return (cfg, dataset, *splits)
-
-
-def dist_backend(device: torch.device) -> str:
-    return "NCCL" if device.type == "cuda" else "gloo"
 
 
 def epoch_line(record: dict, epochs: int) -> str:
@@ -192,7 +188,7 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
     if ddp.rank:  # dropout masks: independent per process (data order and augmentation stay shared)
         torch.manual_seed(cfg.seed + 7919 * ddp.rank + start_epoch)
     if ddp.enabled:
-        log.info(f"distributed: {ddp.world_size} processes ({dist_backend(device)}), global batch {cfg.batch_size}, "
+        log.info(f"distributed: {ddp.world_size} processes ({backend_for(device)}), global batch {cfg.batch_size}, "
                  f"{cfg.batch_size // ddp.world_size} per process")
     metrics = MetricsLog(run_dir / METRICS_NAME) if ddp.is_main else None
     model_spec = {"name": cfg.model, "num_classes": dataset.num_classes,
@@ -291,16 +287,29 @@ def load_trained(path: str | Path, device: str = "cpu", tta: bool | None = None)
     return with_inference_options(model, config), payload
 
 
+def checkpoint_dataset(payload: dict, dataset: str | None = None, data_dir: str | None = None) -> DigitDataset:
+    """`dataset`, else the data set the checkpoint was trained with, test split included.
+
+    A model trained with --test-set has seen every image of its own data set: only that
+    other test split is held out from it, so it is the one loaded with it.
+    """
+    config = payload.get("config", {})
+    return load_dataset(dataset or payload.get("dataset") or config.get("dataset"), data_dir or config.get("data_dir"),
+                        test_set=None if dataset else config.get("test_set"), image_size=payload["model"]["image_size"])
+
+
+def check_fits_model(split: Split, payload: dict, source: str) -> None:
+    """A DataError unless the split's images have the shape the checkpoint's model reads."""
+    spec = payload["model"]
+    if tuple(split.images.shape[1:]) != (spec["in_channels"], spec["image_size"], spec["image_size"]):
+        raise DataError(f"{source}: images of shape {tuple(split.images.shape[1:])} do not fit this model "
+                        f"({spec['in_channels']}x{spec['image_size']}x{spec['image_size']})")
+
+
 def checkpoint_test_split(payload: dict, dataset: str | None = None, data_dir: str | None = None) -> tuple[Split, str]:
     """The split to score a checkpoint on: `dataset`'s test split, else the one it was trained with."""
-    config = payload.get("config", {})
-    name = dataset or payload.get("dataset") or config.get("dataset")
-    loaded = load_dataset(name, data_dir or config.get("data_dir"), test_set=None if dataset else config.get("test_set"),
-                          image_size=payload["model"]["image_size"])
+    loaded = checkpoint_dataset(payload, dataset, data_dir)
     if loaded.test is None:
-        raise DataError(f"{name}: has no test split")
-    spec = payload["model"]
-    if tuple(loaded.test.images.shape[1:]) != (spec["in_channels"], spec["image_size"], spec["image_size"]):
-        raise DataError(f"{name}: images of shape {tuple(loaded.test.images.shape[1:])} do not fit this model "
-                        f"({spec['in_channels']}x{spec['image_size']}x{spec['image_size']})")
+        raise DataError(f"{loaded.name}: has no test split")
+    check_fits_model(loaded.test, payload, loaded.name)
     return loaded.test, f"{loaded.name} test split"

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 
-from digitlab.data.datasets import Split, load_dataset
+from digitlab.data.datasets import Split
 from digitlab.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from digitlab.training.evaluate import evaluate
 from digitlab.training.finetune import fine_tune
+from digitlab.training.trainer import checkpoint_dataset
 from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
 
@@ -79,11 +80,7 @@ class FineTuner:
             return
         info = self.service.info
         payload = load_checkpoint(info.checkpoint)
-        config = payload.get("config", {})
-        # The data set and test split it was trained with: a model trained with --test-set has seen
-        # every digit of its own data set, so only that other test split is held out from it.
-        data = load_dataset(payload.get("dataset") or config["dataset"], config.get("data_dir"),
-                            test_set=config.get("test_set"), image_size=payload["model"]["image_size"])
+        data = checkpoint_dataset(payload)  # with the test split held out from it in training
         generator = torch.Generator().manual_seed(job.id)
         base = data.train.subset(torch.randperm(len(data.train), generator=generator)[:self.base_samples])
         drawn = Split.from_numpy(images, labels)
