@@ -30,6 +30,16 @@ def inference_images_per_s(model: torch.nn.Module, images: torch.Tensor, mean, s
     return done / (time.perf_counter() - start)
 
 
+def onnx_images_per_s(predictor, images, batch_size: int, min_seconds: float = 1.0) -> float:
+    predictor.logits(images[:batch_size])
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds:
+        for i in range(0, len(images), batch_size):
+            predictor.logits(images[i:i + batch_size])
+        done += len(images)
+    return done / (time.perf_counter() - start)
+
+
 def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
     """Markdown table (it pastes into the README as it is)."""
     print("| " + " | ".join(title for _, title in columns) + " |")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import inference_images_per_s, print_table, real_mnist_test_set
+from _common import inference_images_per_s, onnx_images_per_s, print_table, real_mnist_test_set
 from digitlab.deploy.export import export_checkpoint
 from digitlab.deploy.onnx_predictor import OnnxPredictor
 from digitlab.training import TrainConfig, train
@@ -28,14 +28,10 @@ from digitlab.training.evaluate import predict_logits
 from digitlab.training.inference_model import InferenceModel
 
 
-def onnx_images_per_s(predictor: OnnxPredictor, images: np.ndarray, batch_size: int, min_seconds: float = 1.0) -> float:
-    predictor.logits(images[:batch_size])
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < min_seconds:
-        for i in range(0, len(images), batch_size):
-            predictor.logits(images[i:i + batch_size])
-        done += len(images)
-    return done / (time.perf_counter() - start)
+def onnx_row(runtime: str, predictor: OnnxPredictor, images: np.ndarray, labels: np.ndarray, batch_size: int) -> dict:
+    return {"runtime": runtime, "ips": onnx_images_per_s(predictor, images, batch_size),
+            "latency": latency_ms(predictor.logits, images),
+            "accuracy": float((predictor.logits(images).argmax(1) == labels).mean())}
 
 
 def latency_ms(run_one, images, repeats: int = 300) -> float:
@@ -62,7 +58,8 @@ def main() -> int:
         result = train(cfg, Path(tmp) / "run", progress=False)
         payload = load_checkpoint(result.checkpoint)
         export_checkpoint(result.checkpoint, Path(tmp) / "model.onnx", "onnx")
-        ort = OnnxPredictor(Path(tmp) / "model.onnx")
+        export_checkpoint(result.checkpoint, Path(tmp) / "model-int8.onnx", "onnx", int8=True)
+        ort, ort_int8 = OnnxPredictor(Path(tmp) / "model.onnx"), OnnxPredictor(Path(tmp) / "model-int8.onnx")
     model = model_from_checkpoint(payload).eval()
     mean, std = result.dataset.mean, result.dataset.std
     images, labels = result.dataset.test.images, result.dataset.test.labels.numpy()
@@ -81,8 +78,8 @@ def main() -> int:
         {"runtime": "PyTorch bf16 autocast", "ips": inference_images_per_s(bf16, images, mean, std, args.batch_size),
          "latency": latency_ms(lambda x: predict_logits(bf16, torch.from_numpy(x), mean, std), array),
          "accuracy": float((predict_logits(bf16, images, mean, std).argmax(1).numpy() == labels).mean())},
-        {"runtime": "ONNX Runtime fp32 (BN folded)", "ips": onnx_images_per_s(ort, array, args.batch_size),
-         "latency": latency_ms(ort.logits, array), "accuracy": float((ort_logits.argmax(1) == labels).mean())},
+        onnx_row("ONNX Runtime fp32 (BN folded)", ort, array, labels, args.batch_size),
+        onnx_row("ONNX Runtime int8 (export --int8)", ort_int8, array, labels, args.batch_size),
     ]
     agreement = float(np.abs(ort_logits - torch_logits).max())
     if args.json:

@@ -27,9 +27,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from _common import inference_images_per_s, print_table, real_mnist_test_set
+from _common import inference_images_per_s, onnx_images_per_s, print_table, real_mnist_test_set
 from _http import canvas_drawings, drive, serve_process
 from digitlab.data import load_dataset
+from digitlab.deploy.export import export_checkpoint
+from digitlab.deploy.onnx_predictor import OnnxPredictor
 from digitlab.models import create_model
 from digitlab.training import TrainConfig, train
 from digitlab.training.evaluate import evaluate
@@ -106,6 +108,8 @@ def main() -> int:
         digits, result = recipe_run("mnist-5k", test_set, ">= 99.0% in <= 30 s" + ("" if test_set else " (held-out test)"),
                                     run_dir=Path(keep) / "run")
         http = http_latency(str(result.checkpoint))
+        export_checkpoint(result.checkpoint, Path(keep) / "int8.onnx", "onnx", int8=True)
+        int8 = OnnxPredictor(Path(keep) / "int8.onnx")
     print(f"  mnist-5k: {digits['accuracy']:.2%} in {digits['seconds']:.1f} s", file=sys.stderr)
     rows, base_seconds = [baseline, fashion, digits], baseline["seconds"]
     for row in rows:
@@ -122,6 +126,7 @@ def main() -> int:
         "default model as it answers (bf16 + TTA, 5 views)": inference_images_per_s(answering, test_images, mean, std, 256),
         "default model, one view, bf16": inference_images_per_s(type(answering)(network, bf16=True), test_images, mean, std, 256),
         "default model, one view, fp32": inference_images_per_s(network, test_images, mean, std, 256),
+        "default model, one view, exported int8 (ONNX Runtime)": onnx_images_per_s(int8, test_images.numpy(), 256),
     }
     if args.json:
         print(json.dumps({"training": rows, "inference_images_per_s": inference, "http": http}))

@@ -64,6 +64,26 @@ def test_torchscript_agrees_and_carries_the_class_names(bn_run, digits, tmp_path
     assert np.abs(logits - _torch_logits(bn_run, digits)).max() < 1e-4
 
 
+def test_int8_onnx_answers_as_the_fp32_model_does(bn_run, tmp_path):
+    test = load_dataset("mnist-5k").test
+    images, labels = test.images[:500], test.labels[:500].numpy()
+    exported = run_cli("export", "--checkpoint", str(bn_run), "--int8", "--out", str(tmp_path / "q.onnx"), "--json")
+    assert exported.returncode == 0, exported.stderr
+    summary = json.loads(exported.stdout)
+    assert summary["precision"] == "int8" and summary["calibration"] == "512 training images of mnist-5k"
+    graph = onnx.load(tmp_path / "q.onnx").graph
+    int8_weights = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4]
+    assert len(int8_weights) == 3  # the three convolutions' weights are stored as int8
+    predictor = OnnxPredictor(tmp_path / "q.onnx")
+    assert predictor.meta["precision"] == "int8"
+    int8_logits, reference = predictor.logits(images.numpy()), _torch_logits(bn_run, images)
+    assert (int8_logits.argmax(1) == reference.argmax(1)).mean() >= 0.99
+    assert abs((int8_logits.argmax(1) == labels).mean() - (reference.argmax(1) == labels).mean()) <= 0.005
+    torchscript = run_cli("export", "--checkpoint", str(bn_run), "--int8", "--format", "torchscript")
+    assert torchscript.returncode == 2 and "use --format onnx" in torchscript.stderr
+    assert len(torchscript.stderr.strip().splitlines()) == 1
+
+
 def test_predict_with_the_onnx_file_matches_the_checkpoint(trained_run, digits, tmp_path):
     paths = []
     for i, image in enumerate(digits[:8, 0].numpy()):

@@ -5,6 +5,7 @@ import io
 import json
 import shutil
 import sqlite3
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ from PIL import Image
 
 from digitlab.data import load_dataset
 from digitlab.web.app import create_app
+from digitlab.web.batcher import MicroBatcher
 from digitlab.web.server import BackgroundServer
 from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
@@ -121,6 +123,57 @@ def test_concurrent_samples_from_16_clients_are_all_stored(board, digits):
     with sqlite3.connect(store.path) as db:  # the file, as another process would see it
         stored = {row[0] for row in db.execute("SELECT id FROM samples")}
     assert stored == set(ids)
+
+
+def test_concurrent_predictions_each_get_their_own_answer(board, digits):
+    server, _ = board
+    bodies = [{"image": data_url(drawing(image, offset=(10 + i, 40)))} for i, image in enumerate(digits[0])]
+    alone = [call(server.url, "/api/predict", body)[1] for body in bodies]
+
+    def client(i: int) -> list[tuple[int, dict]]:
+        return [((i + k) % len(bodies), call(server.url, "/api/predict", bodies[(i + k) % len(bodies)])[1])
+                for k in range(5)]
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = [pair for batch in pool.map(client, range(16)) for pair in batch]
+    assert len(answers) == 80
+    for index, answer in answers:  # model calls shared by several requests: each still gets its own drawing's answer
+        assert answer["digit"] == alone[index]["digit"] and answer["input28"] == alone[index]["input28"]
+        assert np.allclose(answer["probabilities"], alone[index]["probabilities"], atol=2e-3)
+
+
+def test_micro_batcher_shares_calls_and_keeps_each_answer_with_its_caller():
+    release, calls = threading.Event(), []
+
+    def run(batch: np.ndarray) -> list[int]:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            release.wait(10)  # hold the first call so that the others queue up behind it
+        return [int(item.sum()) for item in batch]
+
+    batcher = MicroBatcher(run)
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(batcher.submit, np.array([100]))
+        while not calls:
+            time.sleep(0.001)
+        rest = [pool.submit(batcher.submit, np.array([i])) for i in range(7)]
+        while batcher._queue.qsize() < 7:
+            time.sleep(0.001)
+        release.set()
+        assert first.result(10) == 100 and [f.result(10) for f in rest] == list(range(7))
+    assert calls == [1, 7]  # the seven that waited went in one call
+
+
+def test_micro_batcher_gives_an_error_to_its_callers_and_goes_on():
+    def run(batch: np.ndarray) -> list[int]:
+        if (batch < 0).any():
+            raise ValueError("negative")
+        return [int(item) for item in batch]
+
+    batcher = MicroBatcher(run)
+    with pytest.raises(ValueError, match="negative"):
+        batcher.submit(np.int64(-1))
+    assert batcher.submit(np.int64(5)) == 5
 
 
 def test_model_endpoint(board):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from digitlab.cli.common import add_json, print_json
+from digitlab.errors import DigitlabError
 
 
 def add_parser(commands) -> None:
@@ -20,6 +21,12 @@ def add_parser(commands) -> None:
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="(default: onnx)")
     p.add_argument("--out", metavar="FILE", help="output file (default: the checkpoint's folder, model.onnx or model.ts)")
     p.add_argument("--no-fold-bn", action="store_true", help="keep BatchNorm layers as they are")
+    p.add_argument("--int8", action="store_true",
+                   help="ONNX with int8 weights and activations (about 2x faster on CPUs with VNNI); activation "
+                        "ranges are calibrated on 512 training images")
+    p.add_argument("--calibration-data", metavar="NAME",
+                   help="data set for --int8's calibration (default: the one the checkpoint was trained on)")
+    p.add_argument("--data-dir", metavar="DIR", help="data cache folder (default: the checkpoint's)")
     add_json(p)
 
 
@@ -29,11 +36,15 @@ def run(args) -> int:
     checkpoint = Path(args.checkpoint)
     folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
     out = args.out or folder / ("model.onnx" if args.format == "onnx" else "model.ts")
-    summary = export_checkpoint(checkpoint, out, args.format, fold_bn=not args.no_fold_bn)
+    if args.calibration_data and not args.int8:
+        raise DigitlabError("--calibration-data is for --int8 exports")
+    summary = export_checkpoint(checkpoint, out, args.format, fold_bn=not args.no_fold_bn, int8=args.int8,
+                                calibration=args.calibration_data, data_dir=args.data_dir)
     if args.json:
         print_json(summary)
     else:
-        print(f"{summary['out']}: {summary['format']}, {summary['bytes'] / 1024:.0f} KiB, {summary['model']} "
+        precision = f" {summary['precision']}" if "precision" in summary else ""
+        print(f"{summary['out']}: {summary['format']}{precision}, {summary['bytes'] / 1024:.0f} KiB, {summary['model']} "
               f"({len(summary['classes'])} classes, {summary['in_channels']}x{summary['image_size']}x"
               f"{summary['image_size']} uint8 in, logits out), {summary['batchnorm_folded']} BatchNorm layer(s) folded")
     return 0

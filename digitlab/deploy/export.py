@@ -6,7 +6,8 @@ of the graph, so nothing about training has to be re-implemented next to it. Bat
 layers are folded into the convolutions before them (eval-mode BN is an affine map, so the
 conv's weights absorb it): one layer less per block for runtimes that would not fuse them.
 The class names and input description travel inside the file as metadata.
-The export is the plain fp32 model: test-time augmentation and bf16 autocast stay in digitlab.
+The export is the fp32 model (or, with int8, its quantized copy, see deploy/quantize.py):
+test-time augmentation and bf16 autocast stay in digitlab.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch.nn as nn
 from digitlab import __version__
 from digitlab.data.datasets import is_picture_dataset
 from digitlab.deploy.onnx_predictor import METADATA_KEY
+from digitlab.deploy.quantize import calibration_sample, quantize_onnx
 from digitlab.errors import CheckpointError, DigitlabError
 from digitlab.training.checkpoint import load_checkpoint, model_from_checkpoint
 from digitlab.utils.files import atomic_write
@@ -78,10 +80,17 @@ def export_metadata(payload: dict) -> dict:
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt: str,
-                      fold_bn: bool = True) -> dict:
-    """Write `checkpoint`'s model to `out` (atomically) as ONNX or TorchScript; return a summary."""
+                      fold_bn: bool = True, int8: bool = False, calibration: str | None = None,
+                      data_dir: str | None = None) -> dict:
+    """Write `checkpoint`'s model to `out` (atomically) as ONNX or TorchScript; return a summary.
+
+    `int8`: ONNX only; activation ranges calibrated on training images of `calibration`
+    (a data set name; default: the one the checkpoint was trained on).
+    """
     if fmt not in FORMATS:
         raise DigitlabError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if int8 and fmt != "onnx":
+        raise DigitlabError("int8 export makes ONNX files: use --format onnx")
     checkpoint = Path(checkpoint)
     if checkpoint.suffix == ".npz" or (checkpoint / "checkpoint.npz").is_file():
         raise CheckpointError(f"{checkpoint}: export takes checkpoints of the torch engine (the NumPy engine's "
@@ -95,7 +104,15 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt
     wrapped = NormalizedModel(model, norm["mean"], norm["std"]).eval()
     example = torch.zeros(2, spec["in_channels"], spec["image_size"], spec["image_size"], dtype=torch.uint8)
     meta = export_metadata(payload)
-    data = _to_onnx(wrapped, example, meta) if fmt == "onnx" else _to_torchscript(wrapped, example, meta)
+    if fmt == "torchscript":
+        data = _to_torchscript(wrapped, example, meta)
+    elif int8:
+        images = _calibration_images(payload, calibration, data_dir)
+        meta.update(precision="int8", calibration=f"{len(images)} training images of {calibration or meta['dataset']}")
+        with _quiet_exporter():
+            data = _with_metadata(quantize_onnx(_to_onnx(wrapped, example), images), meta)
+    else:
+        data = _with_metadata(_to_onnx(wrapped, example), {**meta, "precision": "fp32"})
     with atomic_write(out) as handle:
         handle.write(data)
     return {"out": str(out), "format": fmt, "bytes": len(data), "batchnorm_folded": folded, **meta}
@@ -103,8 +120,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, fmt
 
 @contextlib.contextmanager
 def _quiet_exporter():
-    """The exporter logs each optimisation pass and warns about torchvision and its own deprecations."""
-    loggers = [logging.getLogger(name) for name in ("torch", "onnxscript", "onnx_ir")]
+    """The exporter and the quantizer log each pass; the exporter warns about torchvision and its own deprecations."""
+    loggers = [logging.getLogger(name) for name in ("torch", "onnxscript", "onnx_ir", "onnxruntime")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
@@ -118,7 +135,15 @@ def _quiet_exporter():
             logger.setLevel(level)
 
 
-def _to_onnx(model: nn.Module, example: torch.Tensor, meta: dict) -> bytes:
+def _calibration_images(payload: dict, dataset: str | None, data_dir: str | None):
+    from digitlab.training.trainer import check_fits_model, checkpoint_dataset
+
+    train = checkpoint_dataset(payload, dataset, data_dir).train
+    check_fits_model(train, payload, dataset or "the calibration data set")
+    return calibration_sample(train.images.numpy())
+
+
+def _to_onnx(model: nn.Module, example: torch.Tensor) -> bytes:
     try:
         import onnx
         import onnxscript  # noqa: F401 - the torch.export-based exporter needs it
@@ -131,10 +156,20 @@ def _to_onnx(model: nn.Module, example: torch.Tensor, meta: dict) -> bytes:
                                         dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
     except Exception as exc:  # noqa: BLE001 - the exporter raises many types; the user needs one line
         raise DigitlabError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-    proto = program.model_proto
-    onnx.checker.check_model(proto)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    onnx.checker.check_model(program.model_proto)
+    return program.model_proto.SerializeToString()
+
+
+def _with_metadata(model: bytes, meta: dict) -> bytes:
+    """The ONNX file with digitlab's description in its metadata (replacing any there)."""
+    import onnx
+
+    proto = onnx.load_from_string(model)
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != METADATA_KEY]
+    del proto.metadata_props[:]
+    for key, value in [*kept, (METADATA_KEY, json.dumps(meta))]:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
     proto.producer_name = "digitlab"
     return proto.SerializeToString()
 

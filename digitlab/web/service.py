@@ -13,6 +13,7 @@ import numpy as np
 from digitlab.data.preprocess import preprocess_image
 from digitlab.errors import ConfigError, ImageError
 from digitlab.inference import Predictor
+from digitlab.web.batcher import MicroBatcher
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
@@ -45,6 +46,7 @@ class ModelService:
     def __init__(self, checkpoint: str | Path, tta: bool | None = None):
         self.tta = tta  # None: as each checkpoint was trained; False: one view per drawing (5x less work)
         self._lock = threading.Lock()
+        self._model_calls = MicroBatcher(self._predict_batch)
         self.versions: list[ModelInfo] = []  # every version served, oldest first; the last one is serving
         self.swap(checkpoint, version=1)
 
@@ -79,12 +81,16 @@ class ModelService:
     def predict(self, image_bytes: bytes) -> dict:
         if len(image_bytes) > MAX_UPLOAD_BYTES:
             raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
-        input28 = preprocess_image(image_bytes)
-        with self._lock:
-            predictor, version = self._predictor, self.info.version
-        prediction = predictor.predict_arrays(input28[None])[0]
+        input28 = preprocess_image(image_bytes)  # in the request's thread: decoding runs beside model calls
+        prediction, version = self._model_calls.submit(input28)
         return {"digit": prediction.label, "probabilities": prediction.probabilities,
                 "input28": input28.tolist(), "model_version": version}
+
+    def _predict_batch(self, inputs: np.ndarray) -> list:
+        """Every drawing waiting for the model, in one call to the version serving now."""
+        with self._lock:
+            predictor, version = self._predictor, self.info.version
+        return [(prediction, version) for prediction in predictor.predict_arrays(inputs)]
 
     def input28(self, image_bytes: bytes) -> np.ndarray:
         return preprocess_image(image_bytes)

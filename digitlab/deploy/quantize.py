@@ -1,0 +1,55 @@
+"""int8 ONNX models: weights quantized per channel, activations calibrated on training images.
+
+On a CPU with VNNI instructions, ONNX Runtime's integer convolutions run about twice as
+fast as its fp32 ones (benchmarks/export.py). The activation ranges come from running a
+sample of the data set the model was trained on, so they fit the images it will see; the
+answers stay within a few hundredths of a percent of the fp32 model's on real digits.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.errors import DigitlabError
+
+log = logging.getLogger("digitlab")
+
+CALIBRATION_IMAGES = 512
+
+
+def calibration_sample(images: np.ndarray, count: int = CALIBRATION_IMAGES, seed: int = 0) -> np.ndarray:
+    """A seeded random sample of `count` uint8 images (N, C, H, W): the same file from the same checkpoint."""
+    if len(images) == 0:
+        raise DigitlabError("int8 calibration needs images, and the data set has none")
+    pick = np.random.default_rng(seed).permutation(len(images))[:count]
+    return np.ascontiguousarray(images[np.sort(pick)], dtype=np.uint8)
+
+
+def quantize_onnx(model: bytes, calibration: np.ndarray, batch_size: int = 64) -> bytes:
+    """`model` (fp32 ONNX, uint8 input "images") as int8 QDQ ONNX, ranges calibrated on `calibration`."""
+    try:
+        from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                              quantize_static)
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError:
+        raise DigitlabError("int8 export needs ONNX Runtime: pip install 'digitlab[onnx]'") from None
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(calibration[i:i + batch_size] for i in range(0, len(calibration), batch_size))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {"images": batch}
+
+    with tempfile.TemporaryDirectory(prefix="digitlab-int8-") as tmp:
+        fp32, prepared, int8 = (Path(tmp) / name for name in ("fp32.onnx", "prepared.onnx", "int8.onnx"))
+        fp32.write_bytes(model)
+        quant_pre_process(str(fp32), str(prepared))  # shape inference and graph clean-up, as ORT recommends
+        quantize_static(str(prepared), str(int8), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        return int8.read_bytes()
