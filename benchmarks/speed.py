@@ -7,7 +7,8 @@ Rows:
                      torchvision's ToTensor/Normalize do) and a DataLoader, batch 50, Adam 1e-3, 1 epoch
   fashion-mnist      `digitlab train --dataset fashion-mnist` (recipe fast)          goal: >= 93.5% in <= 60 s
   mnist-5k           `digitlab train --dataset mnist-5k --test-set <real MNIST>`     goal: >= 99.0% in <= 30 s
-then inference images/s of the default model, in batches of 256, and POST /api/predict of
+then inference images/s of the default model, in batches of 256 (in PyTorch, and exported as
+int8 ONNX through ONNX Runtime), and POST /api/predict of
 `digitlab serve` (its own process) under 8 concurrent keep-alive clients, as trained (TTA) and
 with --no-tta.
 """

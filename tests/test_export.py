@@ -54,6 +54,26 @@ def test_onnx_runtime_agrees_with_pytorch_on_100_digits(which, request, digits, 
     assert (ort_logits.argmax(1) == reference.argmax(1)).all()
 
 
+@pytest.mark.parametrize("negative_channel", [False, True])
+def test_batchnorm_after_pooling_folds_only_where_it_computes_the_same(negative_channel):
+    from digitlab.deploy.export import fold_batchnorm
+    from digitlab.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("digitnet-poolfirst").eval()
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:  # trained-looking statistics and scales
+        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.data.uniform_(0.5, 1.5)
+    if negative_channel:
+        bns[1].weight.data[5] = -0.7  # max-pool and a decreasing map do not commute: this BN must stay
+    x = torch.randn(16, 1, 28, 28)
+    with torch.no_grad():
+        expected = model(x)
+        folded, count = fold_batchnorm(model)
+        assert count == (2 if negative_channel else 3)
+        assert torch.allclose(folded(x), expected, atol=1e-4)
+
+
 def test_torchscript_agrees_and_carries_the_class_names(bn_run, digits, tmp_path):
     export_checkpoint(bn_run, tmp_path / "model.ts", "torchscript")
     extra = {"digitlab.json": ""}

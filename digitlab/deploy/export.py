@@ -58,6 +58,7 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
     from torch.fx.experimental.optimization import fuse
 
     before = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    _move_batchnorm_before_pooling(model)
     try:
         fused = fuse(model.eval())
     except Exception as exc:  # noqa: BLE001 - fx cannot trace every model; folding is an optimisation
@@ -65,6 +66,21 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
         return model, 0
     after = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in fused.modules())
     return fused, before - after
+
+
+def _move_batchnorm_before_pooling(model: nn.Module) -> None:
+    """Turn max-pool -> BN into BN -> max-pool wherever that computes the same, so the BN can fold.
+
+    An eval-mode BN maps each channel by x * scale + shift; with every scale positive that
+    map is increasing, and an increasing map commutes with max. (digitnet-poolfirst's order.)
+    """
+    for sequence in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(len(sequence) - 1):
+            pool, bn = sequence[i], sequence[i + 1]
+            if isinstance(pool, nn.MaxPool2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                scale = (bn.weight if bn.affine else torch.ones_like(bn.running_var)) / torch.sqrt(bn.running_var + bn.eps)
+                if bool((scale > 0).all()):
+                    sequence[i], sequence[i + 1] = bn, pool
 
 
 def export_metadata(payload: dict) -> dict:
