@@ -5,6 +5,9 @@ by 2x2 max-pooling (28 -> 14 -> 7 -> 3), then one linear layer. BatchNorm lets i
 high learning rates, pooling early keeps the expensive convolutions small, and it has no
 dense hidden layer to overfit with. It is the default model of the training recipes.
 
+digitnet-lite trades a tenth of a point for speed: a 4x4 stride-2 first conv (in int8 the
+1-channel conv at full size and its pool were 45% of the time) and channels 24-48-96.
+
 digitnet-poolfirst pools straight after each convolution, then normalises (as the CIFAR-10
 speed records do): BatchNorm and ReLU see a quarter of the values, so a training step costs
 ~15% less, for the same weights. Its BatchNorm cannot be folded into the conv directly;
@@ -19,11 +22,16 @@ from digitlab.models.blocks import ConvBNReLU
 from digitlab.models.registry import register_model
 
 
-def _digitnet(widths: tuple[int, int, int], num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+def _digitnet(widths: tuple[int, int, int], num_classes: int, in_channels: int, image_size: int,
+              strided_stem: bool = False) -> nn.Module:
     a, b, c = widths
     side = image_size // 8
+    if strided_stem:  # 4x4 conv, stride 2: straight to half size, no full-size activation to pool
+        stem = [nn.Conv2d(in_channels, a, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(a), nn.ReLU(inplace=True)]
+    else:
+        stem = [ConvBNReLU(in_channels, a, 3), nn.MaxPool2d(2)]
     return nn.Sequential(
-        ConvBNReLU(in_channels, a, 3), nn.MaxPool2d(2),
+        *stem,
         ConvBNReLU(a, b, 3), nn.MaxPool2d(2),
         ConvBNReLU(b, c, 3), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(c * side * side, num_classes),
@@ -40,6 +48,12 @@ def digitnet(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) 
 def digitnet_wide(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Module:
     """Wider digitnet: conv-BN-ReLU 64-128-256 (3x3), max-pool after each, linear head."""
     return _digitnet((64, 128, 256), num_classes, in_channels, image_size)
+
+
+@register_model("digitnet-lite")
+def digitnet_lite(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Module:
+    """Faster digitnet: 4x4 stride-2 conv stem, then conv-BN-ReLU 48-96 with max-pools; linear head."""
+    return _digitnet((24, 48, 96), num_classes, in_channels, image_size, strided_stem=True)
 
 
 @register_model("digitnet-poolfirst")
