@@ -122,7 +122,7 @@ def test_bare_train_runs_offline_on_a_fresh_machine(tmp_path):
 
 
 def test_commands_write_only_to_the_cache_and_the_folders_they_are_given(tmp_path):
-    """train, evaluate, predict, export and report, run as a user would, with HOME and TMPDIR in a sandbox."""
+    """train, evaluate, predict, export (ONNX Runtime too) and report, as a user would, HOME and TMPDIR in a sandbox."""
     sandbox = {name: tmp_path / name for name in ("home", "tmp", "work", "cache")}
     for folder in sandbox.values():
         folder.mkdir()
@@ -138,6 +138,8 @@ def test_commands_write_only_to_the_cache_and_the_folders_they_are_given(tmp_pat
         ["evaluate", "--checkpoint", str(run)],
         ["predict", "--checkpoint", str(run), str(drawing)],
         ["export", "--checkpoint", str(run), "--out", str(run / "model.onnx")],
+        ["export", "--checkpoint", str(run), "--int8", "--out", str(run / "model-int8.onnx")],
+        ["predict", "--model", str(run / "model-int8.onnx"), str(drawing)],
         ["report", "--checkpoint", str(run), "--out", str(tmp_path / "report")],
     ]
     for command in commands:

@@ -17,12 +17,23 @@ from digitlab.prediction import Classifier
 METADATA_KEY = "digitlab"
 
 
+def import_onnxruntime():
+    """onnxruntime, imported with its usage telemetry off unless the user has set it.
+
+    Otherwise ONNX Runtime 1.32 keeps a usage database under ~/.../Microsoft/DeveloperTools
+    and a session file in $TMPDIR: files a digitlab command would leave outside its cache.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    try:
+        import onnxruntime
+    except ImportError:
+        raise DigitlabError("ONNX Runtime is not installed: pip install 'digitlab[onnx]'") from None
+    return onnxruntime
+
+
 class OnnxPredictor(Classifier):
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise DigitlabError("running .onnx models needs onnxruntime: pip install 'digitlab[onnx]'") from None
+        ort = import_onnxruntime()
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

@@ -1,22 +1,20 @@
 """int8 ONNX models: weights quantized per channel, activations calibrated on training images.
 
-On a CPU with VNNI instructions, ONNX Runtime's integer convolutions run about twice as
-fast as its fp32 ones (benchmarks/export.py). The activation ranges come from running a
-sample of the data set the model was trained on, so they fit the images it will see; the
-answers stay within a few hundredths of a percent of the fp32 model's on real digits.
+On a CPU with VNNI instructions, ONNX Runtime's integer convolutions run ~1.7x as fast as
+its fp32 ones (benchmarks/export.py). The activation ranges come from running a sample of
+the data set the model was trained on, so they fit the images it will see; on 5,000 real
+MNIST test digits the accuracy moved by less than a tenth of a point.
 """
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from digitlab.deploy.onnx_predictor import import_onnxruntime
 from digitlab.errors import DigitlabError
-
-log = logging.getLogger("digitlab")
 
 CALIBRATION_IMAGES = 512
 
@@ -31,12 +29,9 @@ def calibration_sample(images: np.ndarray, count: int = CALIBRATION_IMAGES, seed
 
 def quantize_onnx(model: bytes, calibration: np.ndarray, batch_size: int = 64) -> bytes:
     """`model` (fp32 ONNX, uint8 input "images") as int8 QDQ ONNX, ranges calibrated on `calibration`."""
-    try:
-        from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                              quantize_static)
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-    except ImportError:
-        raise DigitlabError("int8 export needs ONNX Runtime: pip install 'digitlab[onnx]'") from None
+    import_onnxruntime()
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Batches(CalibrationDataReader):
         def __init__(self):
