@@ -49,6 +49,8 @@ class MicroBatcher:
             items, futures = zip(*batch)
             try:
                 results = self.run(np.stack(items))
+                if len(results) != len(futures):  # a caller left waiting forever would hang its request
+                    raise RuntimeError(f"{self.name}: {len(results)} answers for {len(futures)} inputs")
             except Exception as exc:  # every caller of this call gets the error, the worker goes on
                 for future in futures:
                     future.set_exception(exc)
