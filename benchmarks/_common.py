@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,8 +49,25 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
         print("| " + " | ".join(str(row[key]) for key, _ in columns) + " |")
 
 
+def train_fast(run_dir: Path | None = None, **options):
+    """`digitlab train` with recipe fast and `options` as if given on the command line; the TrainResult.
+
+    Without `run_dir` the run folder is temporary (gone, checkpoint included, once this returns).
+    """
+    from digitlab.training import TrainConfig, train
+    cfg = TrainConfig(recipe="fast", **options, explicit=list(options))
+    with tempfile.TemporaryDirectory() as tmp:
+        return train(cfg, run_dir or Path(tmp) / "run", progress=False)
+
+
 def trained_default_model(directory: Path) -> str:
     """Checkpoint of the default model (recipe fast on mnist-5k, ~30 s), tested on the real MNIST digits if present."""
-    from digitlab.training import TrainConfig, train
-    cfg = TrainConfig(dataset="mnist-5k", recipe="fast", test_set=real_mnist_test_set(), explicit=["dataset", "test_set"])
-    return str(train(cfg, Path(directory) / "run", progress=False).checkpoint)
+    return str(train_fast(Path(directory) / "run", dataset="mnist-5k", test_set=real_mnist_test_set()).checkpoint)
+
+
+def exported_predictor(checkpoint, out: Path, int8: bool = False):
+    """`checkpoint` exported to ONNX at `out` (int8 if asked), loaded in ONNX Runtime."""
+    from digitlab.deploy.export import export_checkpoint
+    from digitlab.deploy.onnx_predictor import OnnxPredictor
+    export_checkpoint(checkpoint, out, "onnx", int8=int8)
+    return OnnxPredictor(out)

@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import inference_images_per_s, onnx_images_per_s, print_table, real_mnist_test_set
-from digitlab.deploy.export import export_checkpoint
+from _common import exported_predictor, inference_images_per_s, onnx_images_per_s, print_table, real_mnist_test_set
 from digitlab.deploy.onnx_predictor import OnnxPredictor
 from digitlab.training import TrainConfig, train
 from digitlab.training.checkpoint import load_checkpoint, model_from_checkpoint
@@ -57,9 +56,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         result = train(cfg, Path(tmp) / "run", progress=False)
         payload = load_checkpoint(result.checkpoint)
-        export_checkpoint(result.checkpoint, Path(tmp) / "model.onnx", "onnx")
-        export_checkpoint(result.checkpoint, Path(tmp) / "model-int8.onnx", "onnx", int8=True)
-        ort, ort_int8 = OnnxPredictor(Path(tmp) / "model.onnx"), OnnxPredictor(Path(tmp) / "model-int8.onnx")
+        ort = exported_predictor(result.checkpoint, Path(tmp) / "model.onnx")
+        ort_int8 = exported_predictor(result.checkpoint, Path(tmp) / "model-int8.onnx", int8=True)
     model = model_from_checkpoint(payload).eval()
     mean, std = result.dataset.mean, result.dataset.std
     images, labels = result.dataset.test.images, result.dataset.test.labels.numpy()

@@ -29,13 +29,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from _common import inference_images_per_s, onnx_images_per_s, print_table, real_mnist_test_set
+from _common import (exported_predictor, inference_images_per_s, onnx_images_per_s, print_table,
+                     real_mnist_test_set, train_fast)
 from _http import canvas_drawings, drive, serve_process
 from digitlab.data import load_dataset
-from digitlab.deploy.export import export_checkpoint
-from digitlab.deploy.onnx_predictor import OnnxPredictor
 from digitlab.models import create_model
-from digitlab.training import TrainConfig, train
 from digitlab.training.evaluate import evaluate
 
 
@@ -75,11 +73,7 @@ def seed_003_baseline() -> dict:
 def recipe_run(dataset: str, test_set: str | None, goal: str, run_dir: Path | None = None,
                model: str | None = None) -> tuple[dict, object]:
     """The fast recipe for `dataset` (with `model` instead of the recipe's, when given)."""
-    chosen = {"model": model} if model else {}
-    cfg = TrainConfig(dataset=dataset, recipe="fast", test_set=test_set, **chosen,
-                      explicit=["dataset", "test_set", *chosen])
-    with tempfile.TemporaryDirectory() as tmp:
-        result = train(cfg, run_dir or Path(tmp) / "run", progress=False)
+    result = train_fast(run_dir, dataset=dataset, test_set=test_set, **({"model": model} if model else {}))
     option = f" --model {model}" if model else ""
     return ({"run": f"digitlab train --dataset {dataset}{option} (recipe fast: {result.history[-1]['model']}, "
                     f"{len(result.history)} epochs)", "accuracy": result.test.accuracy,
@@ -100,11 +94,6 @@ def http_latency(checkpoint: str, clients: int = 8, seconds: float = 15.0) -> li
     return rows
 
 
-def int8_predictor(checkpoint, out: Path) -> OnnxPredictor:
-    export_checkpoint(checkpoint, out, "onnx", int8=True)
-    return OnnxPredictor(out)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true")
@@ -120,11 +109,11 @@ def main() -> int:
         digits, result = recipe_run("mnist-5k", test_set, ">= 99.0% in <= 30 s" + ("" if test_set else " (held-out test)"),
                                     run_dir=Path(keep) / "run")
         http = http_latency(str(result.checkpoint))
-        int8 = int8_predictor(result.checkpoint, Path(keep) / "int8.onnx")
+        int8 = exported_predictor(result.checkpoint, Path(keep) / "int8.onnx", int8=True)
         print(f"  mnist-5k: {digits['accuracy']:.2%} in {digits['seconds']:.1f} s", file=sys.stderr)
         lite, lite_result = recipe_run("mnist-5k", test_set, "- (the speed option)", run_dir=Path(keep) / "lite",
                                        model="digitnet-lite")
-        lite_int8 = int8_predictor(lite_result.checkpoint, Path(keep) / "lite-int8.onnx")
+        lite_int8 = exported_predictor(lite_result.checkpoint, Path(keep) / "lite-int8.onnx", int8=True)
     rows, base_seconds = [baseline, fashion, digits, lite], baseline["seconds"]
     for row in rows:
         row["ratio"] = f"{row['seconds'] / base_seconds:.2f}x"

@@ -16,12 +16,9 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
-from pathlib import Path
 
-from _common import print_table
+from _common import print_table, train_fast
 from digitlab.data import load_dataset
-from digitlab.training import TrainConfig, train
 
 
 def main() -> int:
@@ -41,10 +38,7 @@ def main() -> int:
         return 1
     rows, reached = [], {}
     for epochs in range(1, args.max_epochs + 1):
-        cfg = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, recipe="fast", epochs=epochs,
-                          device=args.device, explicit=["dataset", "data_dir", "epochs", "device"])
-        with tempfile.TemporaryDirectory() as tmp:
-            result = train(cfg, Path(tmp) / "run", progress=False)
+        result = train_fast(dataset=args.dataset, data_dir=args.data_dir, epochs=epochs, device=args.device)
         accuracy = 100 * result.test.accuracy
         rows.append({"epochs": epochs, "model": result.history[-1]["model"], "accuracy": accuracy,
                      "seconds": result.train_seconds})

@@ -56,8 +56,8 @@ def run(args) -> int:
     import uvicorn
 
     checkpoint = args.checkpoint or default_checkpoint(args.data_dir)
-    # Requests are answered in parallel threads; one image gains nothing from two OpenMP threads,
-    # and several requests each running two would oversubscribe the cores.
+    # One worker thread makes the model calls (web/batcher.py) while request threads decode and
+    # answer; one OpenMP thread for the model leaves the other core to them.
     torch.set_num_threads(1)
     service = ModelService(checkpoint, tta=False if args.no_tta else None)
     store = SampleStore(args.db or cache_root(args.data_dir) / "samples.sqlite")
