@@ -54,24 +54,30 @@ def test_onnx_runtime_agrees_with_pytorch_on_100_digits(which, request, digits, 
     assert (ort_logits.argmax(1) == reference.argmax(1)).all()
 
 
+@pytest.mark.parametrize("name", ["digitnet-poolfirst", "digitnet-fast"])
 @pytest.mark.parametrize("negative_channel", [False, True])
-def test_batchnorm_after_pooling_folds_only_where_it_computes_the_same(negative_channel):
+def test_batchnorm_after_pooling_folds_only_where_it_computes_the_same(name, negative_channel):
     from digitlab.deploy.export import fold_batchnorm
     from digitlab.models import create_model
 
     torch.manual_seed(0)
-    model = create_model("digitnet-poolfirst").eval()
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for bn in bns:  # trained-looking statistics and scales
+    model = create_model(name).eval()
+    all_bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in all_bns:  # trained-looking statistics and scales
         bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.data.uniform_(0.5, 1.5)
+    bns = [bn for bn in all_bns if isinstance(bn, torch.nn.BatchNorm2d)]
     if negative_channel:
         bns[1].weight.data[5] = -0.7  # max-pool and a decreasing map do not commute: this BN must stay
     x = torch.randn(16, 1, 28, 28)
     with torch.no_grad():
         expected = model(x)
         folded, count = fold_batchnorm(model)
-        assert count == (2 if negative_channel else 3)
+        assert count == len(all_bns) - negative_channel  # digitnet-fast's Linear -> BatchNorm1d folds too
         assert torch.allclose(folded(x), expected, atol=1e-4)
+    # the pools move behind the ReLUs (so int8 pools stay in uint8), except behind the BN that must stay
+    pool_inputs = [folded.get_submodule(node.args[0].target) for node in folded.graph.nodes
+                   if node.op == "call_module" and isinstance(folded.get_submodule(node.target), torch.nn.MaxPool2d)]
+    assert sum(isinstance(m, torch.nn.ReLU) for m in pool_inputs) == 3 - negative_channel
 
 
 def test_torchscript_agrees_and_carries_the_class_names(bn_run, digits, tmp_path):

@@ -58,7 +58,7 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
     from torch.fx.experimental.optimization import fuse
 
     before = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    _move_batchnorm_before_pooling(model)
+    _move_pooling_after_activation(model)
     try:
         fused = fuse(model.eval())
     except Exception as exc:  # noqa: BLE001 - fx cannot trace every model; folding is an optimisation
@@ -68,19 +68,31 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
     return fused, before - after
 
 
-def _move_batchnorm_before_pooling(model: nn.Module) -> None:
-    """Turn max-pool -> BN into BN -> max-pool wherever that computes the same, so the BN can fold.
+def _move_pooling_after_activation(model: nn.Module) -> None:
+    """Turn max-pool -> BN -> ReLU into BN -> ReLU -> max-pool wherever that computes the same.
 
-    An eval-mode BN maps each channel by x * scale + shift; with every scale positive that
-    map is increasing, and an increasing map commutes with max. (digitnet-poolfirst's order.)
+    Max-pooling commutes with any increasing per-channel map: ReLU, and an eval-mode BN
+    (x * scale + shift per channel) whose scales are all positive. Moved behind them, the BN
+    can fold into the conv before it and the ReLU fuse with it, and the int8 model keeps its
+    pools in uint8 (in pool-first order ONNX Runtime dequantized around each pool: digitnet-fast
+    ran at 13,600 int8 images/s, 30,900 reordered). Training keeps pool-first order, where it is cheaper.
     """
     for sequence in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        for i in range(len(sequence) - 1):
-            pool, bn = sequence[i], sequence[i + 1]
-            if isinstance(pool, nn.MaxPool2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
-                scale = (bn.weight if bn.affine else torch.ones_like(bn.running_var)) / torch.sqrt(bn.running_var + bn.eps)
-                if bool((scale > 0).all()):
-                    sequence[i], sequence[i + 1] = bn, pool
+        for i in reversed(range(len(sequence) - 1)):
+            j = i
+            while (j + 1 < len(sequence) and isinstance(sequence[j], nn.MaxPool2d)
+                   and _commutes_with_max(sequence[j + 1])):
+                sequence[j], sequence[j + 1] = sequence[j + 1], sequence[j]
+                j += 1
+
+
+def _commutes_with_max(layer: nn.Module) -> bool:
+    if isinstance(layer, nn.ReLU):
+        return True
+    if isinstance(layer, nn.BatchNorm2d) and layer.track_running_stats:
+        weight = layer.weight if layer.affine else torch.ones_like(layer.running_var)
+        return bool((weight / torch.sqrt(layer.running_var + layer.eps) > 0).all())
+    return False
 
 
 def export_metadata(payload: dict) -> dict:

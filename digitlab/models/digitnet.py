@@ -3,7 +3,7 @@
 Three conv-BN-ReLU blocks (3x3, channels doubling 32-64-128 by default), each followed
 by 2x2 max-pooling (28 -> 14 -> 7 -> 3), then one linear layer. BatchNorm lets it train at
 high learning rates, pooling early keeps the expensive convolutions small, and it has no
-dense hidden layer to overfit with. It is the default model of the training recipes.
+dense hidden layer to overfit with.
 
 digitnet-lite trades a tenth of a point for speed: a 4x4 stride-2 first conv (in int8 the
 1-channel conv at full size and its pool were 45% of the time) and channels 24-48-96.
@@ -12,6 +12,14 @@ digitnet-poolfirst pools straight after each convolution, then normalises (as th
 speed records do): BatchNorm and ReLU see a quarter of the values, so a training step costs
 ~15% less, for the same weights. Its BatchNorm cannot be folded into the conv directly;
 export swaps it in front of the pool first where that computes the same (positive scales).
+
+digitnet-fast, the fast recipes' model, moves capacity from where it is dear to where it is
+cheap: 16 first channels instead of 32 (the 1-channel conv on the full 28x28 image was the
+most expensive forward conv of a training step) and a 256-unit hidden layer with BatchNorm
+after the convolutions, which costs little on a 3x3x128 map. Pool-first blocks as above. In
+the fast recipe on 2 cores it reached 93.59-93.64% on Fashion-MNIST in 50-56 s (digitnet-
+poolfirst: 93.10% in 57-60 s) and 99.18-99.28% on real MNIST test digits from mnist-5k in
+19-23 s (digitnet: 99.04% in 26-27 s), three seeds each.
 """
 
 from __future__ import annotations
@@ -56,13 +64,29 @@ def digitnet_lite(num_classes: int = 10, in_channels: int = 1, image_size: int =
     return _digitnet((24, 48, 96), num_classes, in_channels, image_size, strided_stem=True)
 
 
+def _poolfirst_blocks(widths: tuple[int, ...], in_channels: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for cin, cout in zip((in_channels, *widths[:-1]), widths):
+        layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(cout),
+                   nn.ReLU(inplace=True)]
+    return layers
+
+
 @register_model("digitnet-poolfirst")
 def digitnet_poolfirst(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Module:
     """digitnet with each block as conv -> max-pool -> BN -> ReLU: ~15% faster training steps."""
-    a, b, c = 32, 64, 128
-    layers: list[nn.Module] = []
-    for cin, cout in ((in_channels, a), (a, b), (b, c)):
-        layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(cout),
-                   nn.ReLU(inplace=True)]
     side = image_size // 8
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * side * side, num_classes))
+    return nn.Sequential(*_poolfirst_blocks((32, 64, 128), in_channels), nn.Flatten(),
+                         nn.Linear(128 * side * side, num_classes))
+
+
+@register_model("digitnet-fast")
+def digitnet_fast(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Module:
+    """Pool-first blocks 16-64-128, then a 256-unit BN hidden layer: the fast recipes' model."""
+    side = image_size // 8
+    hidden = 256
+    return nn.Sequential(
+        *_poolfirst_blocks((16, 64, 128), in_channels), nn.Flatten(),
+        nn.Linear(128 * side * side, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+        nn.Linear(hidden, num_classes),
+    )
