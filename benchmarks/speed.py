@@ -7,7 +7,7 @@ Rows:
                      torchvision's ToTensor/Normalize do) and a DataLoader, batch 50, Adam 1e-3, 1 epoch
   fashion-mnist      `digitlab train --dataset fashion-mnist` (recipe fast)          goal: >= 93.5% in <= 60 s
   mnist-5k           `digitlab train --dataset mnist-5k --test-set <real MNIST>`     goal: >= 99.0% in <= 30 s
-  mnist-5k, lite     the same with --model digitnet-lite (the speed option)
+  mnist-5k, fast     the same with --model digitnet-fast (the clothes recipe's model: the accuracy option)
 then inference images/s of the default model, in batches of 256 (in PyTorch, and exported as
 int8 ONNX through ONNX Runtime), and POST /api/predict of
 `digitlab serve` (its own process) under 8 concurrent keep-alive clients, as trained (TTA) and
@@ -111,10 +111,10 @@ def main() -> int:
         http = http_latency(str(result.checkpoint))
         int8 = exported_predictor(result.checkpoint, Path(keep) / "int8.onnx", int8=True)
         print(f"  mnist-5k: {digits['accuracy']:.2%} in {digits['seconds']:.1f} s", file=sys.stderr)
-        lite, lite_result = recipe_run("mnist-5k", test_set, "- (the speed option)", run_dir=Path(keep) / "lite",
-                                       model="digitnet-lite")
-        lite_int8 = exported_predictor(lite_result.checkpoint, Path(keep) / "lite-int8.onnx", int8=True)
-    rows, base_seconds = [baseline, fashion, digits, lite], baseline["seconds"]
+        other, other_result = recipe_run("mnist-5k", test_set, "- (the accuracy option)", run_dir=Path(keep) / "other",
+                                         model="digitnet-fast")
+        other_int8 = exported_predictor(other_result.checkpoint, Path(keep) / "other-int8.onnx", int8=True)
+    rows, base_seconds = [baseline, fashion, digits, other], baseline["seconds"]
     for row in rows:
         row["ratio"] = f"{row['seconds'] / base_seconds:.2f}x"
         row["accuracy"] = f"{row['accuracy']:.2%}"
@@ -130,7 +130,7 @@ def main() -> int:
         "default model, one view, bf16": inference_images_per_s(type(answering)(network, bf16=True), test_images, mean, std, 256),
         "default model, one view, fp32": inference_images_per_s(network, test_images, mean, std, 256),
         "default model, one view, exported int8 (ONNX Runtime)": onnx_images_per_s(int8, test_images.numpy(), 256),
-        "digitnet-lite, one view, exported int8 (ONNX Runtime)": onnx_images_per_s(lite_int8, test_images.numpy(), 256),
+        "digitnet-fast, one view, exported int8 (ONNX Runtime)": onnx_images_per_s(other_int8, test_images.numpy(), 256),
     }
     if args.json:
         print(json.dumps({"training": rows, "inference_images_per_s": inference, "http": http}))

@@ -17,7 +17,7 @@ def test_recipe_fills_only_what_the_user_did_not_give():
     cfg = TrainConfig(dataset="mnist", recipe="fast", epochs=7, explicit=["epochs"])
     five_k, full = apply_recipe(cfg, "mnist-5k"), apply_recipe(cfg, "mnist")
     assert five_k.epochs == full.epochs == 7
-    assert five_k.model == "digitnet-fast" and five_k.lr == RECIPES["fast"]["mnist-5k"]["lr"]
+    assert five_k.model == "digitnet-lite-dense" and five_k.lr == RECIPES["fast"]["mnist-5k"]["lr"]
     assert five_k.rotate_degrees == RECIPES["fast"]["mnist-5k"]["rotate_degrees"]
     assert apply_recipe(TrainConfig(recipe="fast"), "idx:/data").model == RECIPES["fast"]["*"]["model"]
     assert apply_recipe(TrainConfig(recipe=None, model="lenet5"), "mnist-5k").model == "lenet5"

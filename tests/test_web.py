@@ -346,4 +346,4 @@ def test_serve_without_checkpoint_trains_the_default_model_once(tmp_path, monkey
     stamp = checkpoint.stat().st_mtime_ns
     assert default_checkpoint(str(tmp_path)) == checkpoint and checkpoint.stat().st_mtime_ns == stamp  # loaded, not retrained
     service = ModelService(checkpoint)
-    assert service.info.name == "digitnet-fast" and service.info.accuracy > 0.97
+    assert service.info.name == "digitnet-lite-dense" and service.info.accuracy > 0.97

@@ -31,8 +31,8 @@ def add_parser(commands) -> None:
     p.add_argument("--recipe", choices=list(RECIPES), default=None,
                    help="preset settings per data set for the options not given: fast (default), best, or none "
                         "(plain defaults); see README")
-    p.add_argument("--model", help="model name, see 'digitlab models' (default: the recipe's, digitnet-fast for "
-                                   "digits and clothes, digitnet otherwise; numpy-lenet with --engine numpy)")
+    p.add_argument("--model", help="model name, see 'digitlab models' (default: the recipe's, digitnet-lite-dense for "
+                                   "digits, digitnet-fast for clothes, digitnet otherwise; numpy-lenet with --engine numpy)")
     p.add_argument("--engine", choices=ENGINES, help="torch, or numpy: the from-scratch NumPy network "
                                                      "(models numpy-lenet, numpy-seed) (default: torch)")
     p.add_argument("--epochs", type=int, help=f"passes over the training data (default: the recipe's, else {defaults.epochs})")
