@@ -53,7 +53,8 @@ class NormalizedModel(nn.Module):
 def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
     """(model with each conv->BN pair merged into one conv, how many BN layers were folded).
 
-    Uses torch.fx to find the pairs; a model fx cannot trace is returned unchanged.
+    Max-pools are first moved behind the BN and ReLU that follow them where that computes the
+    same (in place). Uses torch.fx to find the pairs; a model fx cannot trace is not folded.
     """
     from torch.fx.experimental.optimization import fuse
 
@@ -78,12 +79,9 @@ def _move_pooling_after_activation(model: nn.Module) -> None:
     ran at 13,600 int8 images/s, 30,900 reordered). Training keeps pool-first order, where it is cheaper.
     """
     for sequence in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        for i in reversed(range(len(sequence) - 1)):
-            j = i
-            while (j + 1 < len(sequence) and isinstance(sequence[j], nn.MaxPool2d)
-                   and _commutes_with_max(sequence[j + 1])):
-                sequence[j], sequence[j + 1] = sequence[j + 1], sequence[j]
-                j += 1
+        for i in range(len(sequence) - 1):  # a pool swapped forward is looked at again at i + 1
+            if isinstance(sequence[i], nn.MaxPool2d) and _commutes_with_max(sequence[i + 1]):
+                sequence[i], sequence[i + 1] = sequence[i + 1], sequence[i]
 
 
 def _commutes_with_max(layer: nn.Module) -> bool:
