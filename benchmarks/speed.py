@@ -10,8 +10,8 @@ Rows:
   mnist-5k, fast     the same with --model digitnet-fast (the clothes recipe's model: the accuracy option)
 then inference images/s of the default model, in batches of 256 (in PyTorch, and exported as
 int8 ONNX through ONNX Runtime), and POST /api/predict of
-`digitlab serve` (its own process) under 8 concurrent keep-alive clients, as trained (TTA) and
-with --no-tta.
+`digitlab serve` (its own process, with its default worker processes) under 8 concurrent
+keep-alive clients, as trained (TTA) and with --no-tta, and with --workers 0 for comparison.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def http_latency(checkpoint: str, clients: int = 8, seconds: float = 15.0) -> li
     urls, _ = canvas_drawings(400)
     bodies = [json.dumps({"image": url}) for url in urls]
     rows = []
-    for label, extra in (("as trained (TTA, 5 views)", ()), ("--no-tta (one view)", ("--no-tta",))):
+    for label, extra in (("as trained (TTA, 5 views)", ()), ("--no-tta (one view)", ("--no-tta",)),
+                         ("TTA, --workers 0 (all in one process)", ("--workers", "0"))):
         with tempfile.TemporaryDirectory() as tmp, serve_process(checkpoint, Path(tmp) / "s.sqlite", *extra) as port:
             drive(port, "/api/predict", bodies, clients, 2)  # warm-up
             load = drive(port, "/api/predict", bodies, clients, seconds)

@@ -3,8 +3,13 @@
 import base64
 import io
 import json
+import os
 import shutil
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -14,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from digitlab.data import load_dataset
@@ -347,3 +353,137 @@ def test_serve_without_checkpoint_trains_the_default_model_once(tmp_path, monkey
     assert default_checkpoint(str(tmp_path)) == checkpoint and checkpoint.stat().st_mtime_ns == stamp  # loaded, not retrained
     service = ModelService(checkpoint)
     assert service.info.name == "digitnet-lite-dense" and service.info.accuracy > 0.97
+
+
+@pytest.fixture
+def worker_board(trained_run, tmp_path):
+    service = ModelService(trained_run, workers=2)
+    try:
+        with BackgroundServer(create_app(service, SampleStore(tmp_path / "samples.sqlite"))) as server:
+            yield server, service
+    finally:
+        service.close()
+
+
+def _always_three(trained_run, path: Path) -> Path:
+    """A copy of the trained model whose last layer answers 3 whatever it is shown."""
+    from digitlab.training.checkpoint import load_checkpoint, save_checkpoint
+    payload = load_checkpoint(trained_run)
+    state = payload["state_dict"]
+    last = [k for k, v in state.items() if k.endswith("bias") and v.shape == (10,)][-1]
+    state[last.removesuffix("bias") + "weight"].zero_()
+    state[last].copy_(torch.nn.functional.one_hot(torch.tensor(3), 10).float() * 20)
+    save_checkpoint(path, payload)
+    return path
+
+
+def test_worker_processes_answer_as_the_server_process_does(worker_board, trained_run, digits):
+    import asyncio
+    server, service = worker_board
+    pngs = [drawing(image, offset=(10 + i, 40)) for i, image in enumerate(digits[0])]
+    in_process = ModelService(trained_run)
+    alone = [asyncio.run(in_process.predict(png)) for png in pngs]
+
+    def client(i: int) -> list[tuple[int, int, dict]]:
+        return [((i + k) % len(pngs), *call(server.url, "/api/predict", {"image": data_url(pngs[(i + k) % len(pngs)])}))
+                for k in range(5)]
+
+    with ThreadPoolExecutor(16) as pool:  # batches of many drawings: messages larger than a pipe holds at once
+        answers = [triple for batch in pool.map(client, range(16)) for triple in batch]
+    assert len(answers) == 80 and [status for _, status, _ in answers] == [200] * 80
+    for index, _, answer in answers:
+        assert answer["digit"] == alone[index]["digit"] and answer["input28"] == alone[index]["input28"]
+        assert np.allclose(answer["probabilities"], alone[index]["probabilities"], atol=2e-3)
+        assert answer["model_version"] == 1
+    pids = {worker.process.pid for worker in service._workers.workers}
+    assert len(pids) == 2 and os.getpid() not in pids
+    status, error = call(server.url, "/api/predict", {"image": data_url(b"this is not a png")})
+    assert status == 400 and "not a readable image" in error["error"]  # the worker's ImageError, as a 400
+
+
+@pytest.mark.parametrize("new_loop", ["asyncio", "uvloop"])
+def test_prediction_workers_take_a_burst_in_one_big_batch(trained_run, digits, new_loop):
+    import asyncio
+
+    import uvloop
+    from digitlab.web.workers import PredictWorkers
+    pngs = [drawing(image, offset=(10 + i, 40)) for i, image in enumerate(digits[0])] * 6
+    loop = uvloop.new_event_loop() if new_loop == "uvloop" else asyncio.new_event_loop()  # uvicorn's is uvloop
+    workers = PredictWorkers(1, str(trained_run), 1, max_batch=len(pngs))
+
+    async def burst() -> list[dict]:
+        return await asyncio.gather(*[workers.predict(png, str(trained_run), 1) for png in pngs])
+
+    try:  # one drawing goes at once, the other 119 wait and go together: more than a socket buffer (208 KB) each way
+        answers = loop.run_until_complete(burst())
+    finally:
+        workers.close()
+        loop.close()
+    alone = [asyncio.run(ModelService(trained_run).predict(png)) for png in pngs[:20]]
+    assert len(answers) == 120
+    for i, answer in enumerate(answers):
+        assert answer["input28"] == alone[i % 20]["input28"] and answer["digit"] == alone[i % 20]["digit"]
+
+
+def test_workers_answer_with_the_version_swapped_in_and_rolled_back(worker_board, trained_run, digits, tmp_path):
+    server, service = worker_board
+    body = {"image": data_url(drawing(digits[0][0]))}
+    first = call(server.url, "/api/predict", body)[1]
+    service.swap(_always_three(trained_run, tmp_path / "three.pt"), version=2)
+    answers = [call(server.url, "/api/predict", body)[1] for _ in range(6)]  # both workers get asked
+    assert all(a["digit"] == 3 and a["model_version"] == 2 and a["probabilities"][3] > 0.99 for a in answers)
+    assert call(server.url, "/api/model/rollback", {})[0] == 200
+    back = call(server.url, "/api/predict", body)[1]
+    assert back["model_version"] == 1 and back["probabilities"] == pytest.approx(first["probabilities"], abs=1e-6)
+
+
+def test_a_worker_that_dies_is_replaced_and_no_answer_is_lost(worker_board, digits):
+    server, service = worker_board
+    body = {"image": data_url(drawing(digits[0][1]))}
+    assert call(server.url, "/api/predict", body)[0] == 200
+    victim = service._workers.workers[0].process
+    os.kill(victim.pid, signal.SIGKILL)
+    statuses = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # answers go on from the other worker while the new one starts
+        status, answer = call(server.url, "/api/predict", body)
+        statuses.append(status)
+        assert status == 200 or (status == 503 and "worker stopped" in answer["error"])
+        workers = service._workers.workers
+        if len(workers) == 2 and victim not in [w.process for w in workers] and all(w.ready for w in workers):
+            break
+    else:
+        raise AssertionError("the dead worker was not replaced")
+    assert statuses.count(503) <= 1  # only a drawing the dead worker held
+    assert all(call(server.url, "/api/predict", body)[0] == 200 for _ in range(10))
+
+
+def test_serve_with_workers_from_the_command_line(trained_run, tmp_path, digits):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bad = run_cli("serve", "--checkpoint", str(trained_run), "--workers", "-1", "--db", str(tmp_path / "s.sqlite"))
+    assert bad.returncode == 2 and "--workers must be 0 or more" in bad.stderr and "Traceback" not in bad.stderr
+    server = subprocess.Popen([sys.executable, "-m", "digitlab", "-q", "serve", "--checkpoint", str(trained_run),
+                               "--port", str(port), "--db", str(tmp_path / "s.sqlite"), "--workers", "2"])
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                status, answer = call(url, "/api/predict", {"image": data_url(drawing(digits[0][2]))})
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert status == 200 and answer["digit"] == digits[1][2]
+        workers = subprocess.run(["pgrep", "-P", str(server.pid), "-f", "multiprocessing.spawn"],
+                                 capture_output=True, text=True).stdout.split()
+        assert len(workers) == 2
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for pid in workers:  # the workers leave with the server
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pid}").exists()

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from digitlab.data.download import cache_root
+from digitlab.errors import ConfigError
 
 log = logging.getLogger("digitlab")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -29,8 +30,17 @@ def add_parser(commands) -> None:
     p.add_argument("--no-tta", action="store_true",
                    help="answer from one view of each drawing, not the checkpoint's test-time augmentation "
                         "(5 views): faster answers, slightly less accurate")
+    p.add_argument("--workers", type=int, default=default_workers(), metavar="N",
+                   help="processes that decode drawings and run the model, each with its own copy of it "
+                        f"(default: one per CPU core, here {default_workers()}); 0: all in the server process")
     p.add_argument("--token", help="token that fine-tune and rollback calls must send (Authorization: Bearer ...); "
                                    "required off loopback: default $DIGITLAB_TOKEN, else a random one, printed")
+
+
+def default_workers() -> int:
+    """One worker process per core; on one core, none (a worker would only add a hop)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, 8) if cores > 1 else 0
 
 
 def default_checkpoint(data_dir: str | None) -> Path:
@@ -55,16 +65,23 @@ def run(args) -> int:
     import torch
     import uvicorn
 
+    if args.workers < 0:
+        raise ConfigError(f"--workers must be 0 or more, not {args.workers}")
     checkpoint = args.checkpoint or default_checkpoint(args.data_dir)
-    # One worker thread makes the model calls (web/batcher.py) while request threads decode and
-    # answer; one OpenMP thread for the model leaves the other core to them.
+    # Model calls run one OpenMP thread each (in the workers, or in web/batcher.py's thread
+    # beside the request threads), so that they never wait on each other for the cores.
     torch.set_num_threads(1)
-    service = ModelService(checkpoint, tta=False if args.no_tta else None)
     store = SampleStore(args.db or cache_root(args.data_dir) / "samples.sqlite")
+    service = ModelService(checkpoint, tta=False if args.no_tta else None, workers=args.workers)
     token = args.token or os.environ.get("DIGITLAB_TOKEN")
     if not token and args.host not in LOOPBACK:
         token = secrets.token_urlsafe(16)
         log.warning(f"bound to {args.host}: fine-tune and rollback need the token {token}")
-    log.info(f"serving {checkpoint} on http://{args.host}:{args.port}/ (API docs: /docs); samples in {store.path}")
-    uvicorn.run(create_app(service, store, token=token), host=args.host, port=args.port, log_level="warning")
+    where = f"{args.workers} worker processes" if args.workers else "the server process"
+    log.info(f"serving {checkpoint} on http://{args.host}:{args.port}/ (API docs: /docs), predicting in {where}; "
+             f"samples in {store.path}")
+    try:
+        uvicorn.run(create_app(service, store, token=token), host=args.host, port=args.port, log_level="warning")
+    finally:
+        service.close()
     return 0

@@ -1,7 +1,8 @@
 """The drawing board's HTTP API and page (FastAPI; interactive API docs at /docs).
 
-Every error is a 4xx with a JSON body {"error": "..."}; uploads are capped at 2 MB (413)
-and images at 4096x4096 pixels (400) before they are decoded.
+Every error the client causes is a 4xx with a JSON body {"error": "..."}; uploads are capped
+at 2 MB (413) and images at 4096x4096 pixels (400) before they are decoded. A prediction the
+server cannot make (its worker process stopped) is a 503 with the same body.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from digitlab.errors import DigitlabError
 from digitlab.web.finetune import FineTuner
 from digitlab.web.service import MAX_UPLOAD_BYTES, ModelService, decode_data_url
 from digitlab.web.storage import SampleStore
+from digitlab.web.workers import PredictionFailed
 
 STATIC = Path(__file__).parent / "static"
 
@@ -117,6 +119,10 @@ def create_app(service: ModelService, store: SampleStore, finetuner: FineTuner |
     async def digitlab_error(_: Request, exc: DigitlabError):
         return JSONResponse({"error": str(exc)}, status_code=400)
 
+    @app.exception_handler(PredictionFailed)
+    async def prediction_failed(_: Request, exc: PredictionFailed):
+        return JSONResponse({"error": f"no prediction: {exc}"}, status_code=503)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
@@ -134,8 +140,8 @@ def create_app(service: ModelService, store: SampleStore, finetuner: FineTuner |
     @app.post("/api/predict", summary="Classify a drawing (multipart 'file', or JSON {'image': data URL})")
     async def predict(request: Request):
         image, _ = await _image_and_fields(request)
-        # model work off the event loop; JSONResponse skips FastAPI's slow generic encoder for the 28x28 list
-        return JSONResponse(await run_in_threadpool(service.predict, image))
+        # JSONResponse skips FastAPI's slow generic encoder for the 28x28 list
+        return JSONResponse(await service.predict(image))
 
     @app.post("/api/samples", summary="Store a drawing with its correct label (0-9) for fine-tuning")
     async def add_sample(request: Request):

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
 from digitlab.data.preprocess import preprocess_image
 from digitlab.errors import ConfigError, ImageError
 from digitlab.inference import Predictor
+from digitlab.prediction import Prediction
 from digitlab.web.batcher import MicroBatcher
+from digitlab.web.workers import PredictWorkers
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
@@ -31,6 +34,12 @@ def decode_data_url(value: str) -> bytes:
         raise ImageError("the data URL is not valid base64") from None
 
 
+def answer(prediction: Prediction, input28: np.ndarray, version: int) -> dict:
+    """What /api/predict returns for one drawing."""
+    return {"digit": prediction.label, "probabilities": prediction.probabilities, "input28": input28.tolist(),
+            "model_version": version}
+
+
 @dataclass
 class ModelInfo:
     version: int
@@ -41,14 +50,24 @@ class ModelInfo:
 
 
 class ModelService:
-    """Holds the serving model; a new version is swapped in under a lock, between two predictions."""
+    """Holds the serving model; a new version is swapped in under a lock, between two predictions.
 
-    def __init__(self, checkpoint: str | Path, tta: bool | None = None):
+    With `workers`, drawings are answered in that many worker processes (web/workers.py);
+    with none, in this process: decoded in the request's thread, then one model call for
+    all drawings waiting (web/batcher.py).
+    """
+
+    def __init__(self, checkpoint: str | Path, tta: bool | None = None, workers: int = 0):
         self.tta = tta  # None: as each checkpoint was trained; False: one view per drawing (5x less work)
         self._lock = threading.Lock()
-        self._model_calls = MicroBatcher(self._predict_batch)
         self.versions: list[ModelInfo] = []  # every version served, oldest first; the last one is serving
-        self.swap(checkpoint, version=1)
+        self.swap(checkpoint, version=1)  # checks the checkpoint before any worker starts
+        self._model_calls = MicroBatcher(self._predict_batch)
+        self._workers = PredictWorkers(workers, self.info.checkpoint, self.info.version, tta) if workers else None
+
+    def close(self) -> None:
+        if self._workers:
+            self._workers.close()
 
     def swap(self, checkpoint: str | Path, version: int) -> None:
         """Load `checkpoint` fully, then make it the serving model in one step."""
@@ -78,13 +97,19 @@ class ModelService:
             self._predictor, self.info = predictor, previous
         return previous
 
-    def predict(self, image_bytes: bytes) -> dict:
+    async def predict(self, image_bytes: bytes) -> dict:
         if len(image_bytes) > MAX_UPLOAD_BYTES:
             raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
+        if self._workers:
+            with self._lock:
+                checkpoint, version = self.info.checkpoint, self.info.version
+            return await self._workers.predict(image_bytes, checkpoint, version)
+        return await run_in_threadpool(self._predict_here, image_bytes)
+
+    def _predict_here(self, image_bytes: bytes) -> dict:
         input28 = preprocess_image(image_bytes)  # in the request's thread: decoding runs beside model calls
         prediction, version = self._model_calls.submit(input28)
-        return {"digit": prediction.label, "probabilities": prediction.probabilities,
-                "input28": input28.tolist(), "model_version": version}
+        return answer(prediction, input28, version)
 
     def _predict_batch(self, inputs: np.ndarray) -> list:
         """Every drawing waiting for the model, in one call to the version serving now."""
