@@ -465,7 +465,8 @@ def test_serve_with_workers_from_the_command_line(trained_run, tmp_path, digits)
     bad = run_cli("serve", "--checkpoint", str(trained_run), "--workers", "-1", "--db", str(tmp_path / "s.sqlite"))
     assert bad.returncode == 2 and "--workers must be 0 or more" in bad.stderr and "Traceback" not in bad.stderr
     server = subprocess.Popen([sys.executable, "-m", "digitlab", "-q", "serve", "--checkpoint", str(trained_run),
-                               "--port", str(port), "--db", str(tmp_path / "s.sqlite"), "--workers", "2"])
+                               "--port", str(port), "--db", str(tmp_path / "s.sqlite"), "--workers", "2"],
+                              start_new_session=True, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(600):
@@ -479,8 +480,9 @@ def test_serve_with_workers_from_the_command_line(trained_run, tmp_path, digits)
                                  capture_output=True, text=True).stdout.split()
         assert len(workers) == 2
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C in a terminal: the server and its workers all get it
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0 and "Traceback" not in stderr, stderr
     for pid in workers:  # the workers leave with the server
         for _ in range(100):
             if not Path(f"/proc/{pid}").exists():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import signal
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ def serve_tasks(conn: Connection, tta: bool | None, checkpoint: str, version: in
     from digitlab.web.service import answer
 
     torch.set_num_threads(1)  # one core per worker: the workers together fill the machine
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the server stops us
     try:
         predictor, loaded = Predictor.from_checkpoint(checkpoint, tta=tta), (checkpoint, version)
     except Exception as exc:  # told to the server, which gives up starting (or replacing) this worker
