@@ -99,12 +99,16 @@ class LoopbackServer:
         self.httpd.server_close()
 
 
-def closed_port_url() -> str:
-    """A loopback URL nobody listens on: connection refused at once (a mirror that is down)."""
+def free_port() -> int:
+    """A loopback port nobody listens on (the OS picked it free a moment ago)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
+        return s.getsockname()[1]
+
+
+def closed_port_url() -> str:
+    """A loopback URL nobody listens on: connection refused at once (a mirror that is down)."""
+    return f"http://127.0.0.1:{free_port()}/"
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -11,13 +10,7 @@ import torch.multiprocessing as mp
 
 from digitlab.training import TrainConfig, train
 from digitlab.training.checkpoint import load_checkpoint
-from tests.helpers import run_cli
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port, run_cli
 
 
 def _rank_worker(rank: int, world: int, port: int, out: str) -> None:
@@ -32,7 +25,7 @@ def _rank_worker(rank: int, world: int, port: int, out: str) -> None:
 
 
 def test_two_processes_end_with_identical_weights(tmp_path):
-    mp.spawn(_rank_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_rank_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     first, second = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert first.keys() == second.keys()
     for name in first:  # weights and BatchNorm statistics alike
@@ -51,7 +44,7 @@ def _torchrun(*args: str, port: int) -> subprocess.CompletedProcess:
 def test_torchrun_equals_one_process_with_the_same_global_batch(tmp_path):
     args = ["train", "--dataset", "mnist-5k", "--recipe", "none", "--model", "lenet5", "--epochs", "2",
             "--batch-size", "64", "--seed", "5", "--no-progress", "--json"]
-    two = _torchrun(*args, "--out", str(tmp_path / "two"), port=_free_port())
+    two = _torchrun(*args, "--out", str(tmp_path / "two"), port=free_port())
     assert two.returncode == 0, two.stderr[-2000:]
     one = run_cli(*args, "--out", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr
@@ -70,7 +63,7 @@ def test_torchrun_equals_one_process_with_the_same_global_batch(tmp_path):
 
 def test_a_global_batch_that_does_not_split_evenly_is_refused(tmp_path):
     result = _torchrun("train", "--dataset", "mnist-5k", "--recipe", "none", "--batch-size", "63",
-                       "--out", str(tmp_path / "run"), port=_free_port())
+                       "--out", str(tmp_path / "run"), port=free_port())
     assert result.returncode != 0
     assert "--batch-size 63 is the global batch: it must be a multiple of the 2 processes" in result.stderr
     assert not (tmp_path / "run").exists()

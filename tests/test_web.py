@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from digitlab.web.batcher import MicroBatcher
 from digitlab.web.server import BackgroundServer
 from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
-from tests.helpers import run_cli
+from tests.helpers import free_port, run_cli
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -419,7 +418,8 @@ def test_prediction_workers_take_a_burst_in_one_big_batch(trained_run, digits, n
     finally:
         workers.close()
         loop.close()
-    alone = [asyncio.run(ModelService(trained_run).predict(png)) for png in pngs[:20]]
+    in_process = ModelService(trained_run)
+    alone = [asyncio.run(in_process.predict(png)) for png in pngs[:20]]
     assert len(answers) == 120
     for i, answer in enumerate(answers):
         assert answer["input28"] == alone[i % 20]["input28"] and answer["digit"] == alone[i % 20]["digit"]
@@ -459,9 +459,7 @@ def test_a_worker_that_dies_is_replaced_and_no_answer_is_lost(worker_board, digi
 
 
 def test_serve_with_workers_from_the_command_line(trained_run, tmp_path, digits):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     bad = run_cli("serve", "--checkpoint", str(trained_run), "--workers", "-1", "--db", str(tmp_path / "s.sqlite"))
     assert bad.returncode == 2 and "--workers must be 0 or more" in bad.stderr and "Traceback" not in bad.stderr
     server = subprocess.Popen([sys.executable, "-m", "digitlab", "-q", "serve", "--checkpoint", str(trained_run),

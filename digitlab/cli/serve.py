@@ -30,9 +30,10 @@ def add_parser(commands) -> None:
     p.add_argument("--no-tta", action="store_true",
                    help="answer from one view of each drawing, not the checkpoint's test-time augmentation "
                         "(5 views): faster answers, slightly less accurate")
-    p.add_argument("--workers", type=int, default=default_workers(), metavar="N",
+    workers = default_workers()
+    p.add_argument("--workers", type=int, default=workers, metavar="N",
                    help="processes that decode drawings and run the model, each with its own copy of it "
-                        f"(default: one per CPU core, at most 8: here {default_workers()}); 0: all in the server process")
+                        f"(default: one per CPU core, at most 8: here {workers}); 0: all in the server process")
     p.add_argument("--token", help="token that fine-tune and rollback calls must send (Authorization: Bearer ...); "
                                    "required off loopback: default $DIGITLAB_TOKEN, else a random one, printed")
 

@@ -87,7 +87,6 @@ class Worker:
     conn: Connection
     ready: bool = False
     batch: list[asyncio.Future] = field(default_factory=list)  # the callers of the batch it is working on
-    listener: threading.Thread | None = None
 
     @property
     def free(self) -> bool:
@@ -146,8 +145,7 @@ class PredictWorkers:
                 if message is None:
                     return
 
-        worker.listener = threading.Thread(target=listen, name=f"digitlab-predict-{worker.process.pid}", daemon=True)
-        worker.listener.start()
+        threading.Thread(target=listen, name=f"digitlab-predict-{worker.process.pid}", daemon=True).start()
 
     async def predict(self, image: bytes, checkpoint: str, version: int) -> dict:
         if not self.workers:
