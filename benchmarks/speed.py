@@ -12,6 +12,9 @@ then inference images/s of the default model, in batches of 256 (in PyTorch, and
 int8 ONNX through ONNX Runtime), and POST /api/predict of
 `digitlab serve` (its own process, with its default worker processes) under 8 concurrent
 keep-alive clients, as trained (TTA) and with --no-tta, and with --workers 0 for comparison.
+The drawings are mnist-5k test digits scaled onto the page's 280x280 white canvas and sent as
+the browser sends its canvas, an opaque RGBA PNG in a data URL (and once as grey PNGs, the same
+pixels with a quarter of the bytes to decode).
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from _common import (exported_predictor, inference_images_per_s, onnx_images_per
                      real_mnist_test_set, train_fast)
 from _http import canvas_drawings, drive, serve_process
 from digitlab.data import load_dataset
+from digitlab.inference import Predictor
 from digitlab.models import create_model
 from digitlab.training.evaluate import evaluate
+from digitlab.training.inference_model import InferenceModel
 
 
 class PerItemDataset(torch.utils.data.Dataset):
@@ -81,17 +86,19 @@ def recipe_run(dataset: str, test_set: str | None, goal: str, run_dir: Path | No
 
 
 def http_latency(checkpoint: str, clients: int = 8, seconds: float = 15.0) -> list[dict]:
-    urls, _ = canvas_drawings(400)
-    bodies = [json.dumps({"image": url}) for url in urls]
+    browser, grey = ([json.dumps({"image": url}) for url in canvas_drawings(400, mode=mode)[0]] for mode in ("RGBA", "L"))
     rows = []
-    for label, extra in (("as trained (TTA, 5 views)", ()), ("--no-tta (one view)", ("--no-tta",)),
-                         ("TTA, --workers 0 (all in one process)", ("--workers", "0"))):
+    for label, extra, bodies_of_run in (
+            ("as trained (TTA, 5 views)", (), {"": browser, ", grey PNGs": grey}),
+            ("--no-tta (one view)", ("--no-tta",), {"": browser}),
+            ("TTA, --workers 0 (all in one process)", ("--workers", "0"), {"": browser})):
         with tempfile.TemporaryDirectory() as tmp, serve_process(checkpoint, Path(tmp) / "s.sqlite", *extra) as port:
-            drive(port, "/api/predict", bodies, clients, 2)  # warm-up
-            load = drive(port, "/api/predict", bodies, clients, seconds)
-        rows.append({"what": f"/api/predict, {clients} clients, {label}", "rps": f"{load.requests_per_s:.0f}",
-                     "p50": f"{load.percentile_ms(50):.1f}", "p99": f"{load.percentile_ms(99):.1f}",
-                     "errors": load.server_errors})
+            for suffix, bodies in bodies_of_run.items():
+                drive(port, "/api/predict", bodies, clients, 2)  # warm-up
+                load = drive(port, "/api/predict", bodies, clients, seconds)
+                rows.append({"what": f"/api/predict, {clients} clients, {label}{suffix}",
+                             "rps": f"{load.requests_per_s:.0f}", "p50": f"{load.percentile_ms(50):.1f}",
+                             "p99": f"{load.percentile_ms(99):.1f}", "errors": load.server_errors})
     return rows
 
 
@@ -110,6 +117,7 @@ def main() -> int:
         digits, result = recipe_run("mnist-5k", test_set, ">= 99.0% in <= 30 s" + ("" if test_set else " (held-out test)"),
                                     run_dir=Path(keep) / "run")
         http = http_latency(str(result.checkpoint))
+        answering = Predictor.from_checkpoint(result.checkpoint).model  # as predict and serve answer: frozen, bf16, TTA
         int8 = exported_predictor(result.checkpoint, Path(keep) / "int8.onnx", int8=True)
         print(f"  mnist-5k: {digits['accuracy']:.2%} in {digits['seconds']:.1f} s", file=sys.stderr)
         other, other_result = recipe_run("mnist-5k", test_set, "- (the accuracy option)", run_dir=Path(keep) / "other",
@@ -124,11 +132,11 @@ def main() -> int:
 
     test_images = result.dataset.test.images
     mean, std = result.dataset.mean, result.dataset.std
-    answering = result.model                      # as `predict` answers: bf16, with test-time augmentation
-    network = answering.model                     # one view
+    network = result.model.model                  # one view, as trained
     inference = {
-        "default model as it answers (bf16 + TTA, 5 views)": inference_images_per_s(answering, test_images, mean, std, 256),
-        "default model, one view, bf16": inference_images_per_s(type(answering)(network, bf16=True), test_images, mean, std, 256),
+        "default model as it answers (frozen: BN folded, bf16 weights; TTA, 5 views)":
+            inference_images_per_s(answering, test_images, mean, std, 256),
+        "default model, one view, bf16": inference_images_per_s(InferenceModel(network, bf16=True), test_images, mean, std, 256),
         "default model, one view, fp32": inference_images_per_s(network, test_images, mean, std, 256),
         "default model, one view, exported int8 (ONNX Runtime)": onnx_images_per_s(int8, test_images.numpy(), 256),
         "digitnet-fast, one view, exported int8 (ONNX Runtime)": onnx_images_per_s(other_int8, test_images.numpy(), 256),

@@ -28,7 +28,7 @@ class Predictor(Classifier):
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", tta: bool | None = None) -> "Predictor":
-        model, payload = load_trained(path, device, tta)
+        model, payload = load_trained(path, device, tta, freeze=True)
         norm, spec = payload["normalization"], payload["model"]
         meta = {k: v for k, v in payload.items() if k in ("model", "dataset", "config", "history", "epoch", "engine", "test_accuracy")}
         return cls(model, list(payload["classes"]), norm["mean"], norm["std"], spec["in_channels"], spec["image_size"], meta)

@@ -57,7 +57,7 @@ def test_onnx_runtime_agrees_with_pytorch_on_100_digits(which, request, digits, 
 @pytest.mark.parametrize("name", ["digitnet-poolfirst", "digitnet-fast"])
 @pytest.mark.parametrize("negative_channel", [False, True])
 def test_batchnorm_after_pooling_folds_only_where_it_computes_the_same(name, negative_channel):
-    from digitlab.deploy.export import fold_batchnorm
+    from digitlab.models.folding import fold_batchnorm
     from digitlab.models import create_model
 
     torch.manual_seed(0)

@@ -73,6 +73,16 @@ def test_colour_modes_and_light_on_dark(digits, mode):
     assert np.abs(light.astype(int) - dark.astype(int)).max() <= 2
 
 
+def test_a_browser_canvas_reads_as_its_grey_image(digits):
+    """A canvas's toDataURL is an opaque RGBA PNG: it gives exactly what the same drawing in grey gives."""
+    drawing = draw_digit(digits[0][4])
+    grey = preprocess_image(drawing)
+    for fmt in ("RGBA", "LA", "P"):
+        buffer = io.BytesIO()
+        drawing.convert(fmt).save(buffer, "PNG")
+        assert np.array_equal(preprocess_image(buffer.getvalue()), grey), fmt
+
+
 def test_transparent_canvas_strokes(digits):
     ink = np.asarray(draw_digit(digits[0][2], dark_on_light=False))
     rgba = np.zeros((*ink.shape, 4), np.uint8)

@@ -70,6 +70,34 @@ def test_inference_model_averages_views_and_keeps_answers():
         assert bf16.dtype == torch.float32 and (bf16.argmax(1) == model(x).argmax(1)).float().mean() >= 5 / 6
 
 
+def test_a_frozen_model_answers_as_the_one_it_was_made_from(digits_for_serving):
+    torch.manual_seed(0)
+    model = create_model("digitnet-lite-dense")
+    with torch.no_grad():  # BatchNorm statistics that are not the identity, as after training
+        for _ in range(3):
+            model(torch.randn(64, 1, 28, 28) * 2 + 0.5)
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = {"precision": "bf16", "tta": True}
+    live, frozen = with_inference_options(model, config), with_inference_options(model, config, freeze=True)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in frozen.modules())
+    assert {p.dtype for p in frozen.parameters()} == {torch.bfloat16}
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # the original is untouched
+    x = digits_for_serving
+    with torch.no_grad():
+        expected, answer = live(x), frozen(x)
+    assert answer.dtype == torch.float32
+    assert (answer - expected).abs().max() <= 0.03 * expected.abs().max()
+    assert (answer.argmax(1) == expected.argmax(1)).float().mean() >= 0.95
+
+
+@pytest.fixture(scope="module")
+def digits_for_serving() -> torch.Tensor:
+    from digitlab.data import load_dataset
+    from digitlab.data.loader import normalize
+    return normalize(load_dataset("mnist-5k").test.images[:64], (0.1307,), (0.3081,))
+
+
 def test_test_time_augmentation_can_be_switched_for_serving(trained_run):
     from digitlab.training import load_trained
     from digitlab.web.service import ModelService

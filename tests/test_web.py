@@ -381,7 +381,7 @@ def test_worker_processes_answer_as_the_server_process_does(worker_board, traine
     server, service = worker_board
     pngs = [drawing(image, offset=(10 + i, 40)) for i, image in enumerate(digits[0])]
     in_process = ModelService(trained_run)
-    alone = [asyncio.run(in_process.predict(png)) for png in pngs]
+    alone = [json.loads(asyncio.run(in_process.predict(png))) for png in pngs]
 
     def client(i: int) -> list[tuple[int, int, dict]]:
         return [((i + k) % len(pngs), *call(server.url, "/api/predict", {"image": data_url(pngs[(i + k) % len(pngs)])}))
@@ -411,7 +411,8 @@ def test_prediction_workers_take_a_burst_in_one_big_batch(trained_run, digits, n
     workers = PredictWorkers(1, str(trained_run), 1, max_batch=len(pngs))
 
     async def burst() -> list[dict]:
-        return await asyncio.gather(*[workers.predict(png, str(trained_run), 1) for png in pngs])
+        return [json.loads(answer) for answer in
+                await asyncio.gather(*[workers.predict(png, str(trained_run), 1) for png in pngs])]
 
     try:  # one drawing goes at once, the other 119 wait and go together: more than a socket buffer (208 KB) each way
         answers = loop.run_until_complete(burst())
@@ -419,7 +420,7 @@ def test_prediction_workers_take_a_burst_in_one_big_batch(trained_run, digits, n
         workers.close()
         loop.close()
     in_process = ModelService(trained_run)
-    alone = [asyncio.run(in_process.predict(png)) for png in pngs[:20]]
+    alone = [json.loads(asyncio.run(in_process.predict(png))) for png in pngs[:20]]
     assert len(answers) == 120
     for i, answer in enumerate(answers):
         assert answer["input28"] == alone[i % 20]["input28"] and answer["digit"] == alone[i % 20]["digit"]

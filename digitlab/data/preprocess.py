@@ -44,18 +44,22 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) 
 
 
 def to_grey(image: Image.Image) -> np.ndarray:
-    """Float grey levels in [0, 1]; transparency is flattened onto a contrasting background."""
+    """Float grey levels in [0, 1]; transparency is flattened onto a contrasting background.
+
+    Pillow computes the grey levels (ITU-R 601 weights, as for an RGB image) and checks the alpha
+    channel: a browser canvas is an opaque RGBA PNG, and the float version of this took 1.5 ms of
+    the drawing board's 2 ms per drawing.
+    """
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
-        alpha = rgba[..., 3]
-        grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        if alpha.min() < 1.0:
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+        alpha, image = np.asarray(rgba.getchannel("A")), rgba.convert("L")
+        if alpha.min() < 255:
             # Strokes on a transparent canvas: put them on the background they contrast with.
+            grey, alpha = np.asarray(image, dtype=np.float32) / 255, alpha / np.float32(255)
             opaque = alpha > 0.5
             ink_level = grey[opaque].mean() if opaque.any() else 0.0
             background = 0.0 if ink_level > 0.5 else 1.0
-            grey = alpha * grey + (1 - alpha) * background
-        return grey
+            return alpha * grey + (1 - alpha) * background
     grey = np.array(image if image.mode == "L" else image.convert("L"), dtype=np.float32)
     grey /= 255
     return grey
@@ -66,20 +70,19 @@ def mnist_style(grey: np.ndarray) -> np.ndarray:
     if grey.ndim != 2 or min(grey.shape) < 1:
         raise ImageError(f"expected a 2-D grey image, got shape {grey.shape}")
     # Auto-invert: the border is background; MNIST wants a dark background and light ink.
+    # A canvas is 280x280: only three passes go over all of it (ink, its peak, the strong ink); the rest sees the crop.
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     background = float(np.median(border))
-    ink = np.subtract(grey, background) if background < 0.5 else np.subtract(background, grey)
-    np.maximum(ink, 0.0, out=ink)  # in place: a canvas is 280x280, and every pass over it shows in latency
+    ink = np.subtract(grey, background) if background < 0.5 else np.subtract(background, grey)  # < 0: background
     peak = float(ink.max())
     if peak < 0.1:
         raise ImageError("no digit found: the image is blank (no ink that stands out from the background)")
-    ink /= peak
 
-    strong = ink > INK_THRESHOLD
+    strong = ink > INK_THRESHOLD * peak
     rows = np.flatnonzero(strong.any(axis=1))
     cols = np.flatnonzero(strong.any(axis=0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    crop[crop < INK_THRESHOLD / 2] = 0.0  # drop faint noise that would pull the centre of mass
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] / peak
+    crop[crop < INK_THRESHOLD / 2] = 0.0  # drop faint noise that would pull the centre of mass (and the background)
 
     h, w = crop.shape
     scale = 20.0 / max(h, w)
@@ -88,9 +91,9 @@ def mnist_style(grey: np.ndarray) -> np.ndarray:
     box = np.clip(np.asarray(box), 0.0, 1.0)
 
     # Place the box so that its centre of mass lands on pixel centre (14, 14) of the 28x28 image.
-    ys, xs = np.indices(box.shape)
-    mass = box.sum()
-    cy, cx = (ys * box).sum() / mass, (xs * box).sum() / mass
+    row_mass, col_mass = box.sum(axis=1, dtype=np.float64), box.sum(axis=0, dtype=np.float64)
+    mass = row_mass.sum()
+    cy, cx = row_mass @ np.arange(new_h) / mass, col_mass @ np.arange(new_w) / mass
     top = int(np.clip(round(14 - cy), 0, 28 - new_h))
     left = int(np.clip(round(14 - cx), 0, 28 - new_w))
     out = np.zeros((28, 28), dtype=np.float32)

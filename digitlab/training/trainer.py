@@ -271,10 +271,12 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
                        images_seen / step_seconds if step_seconds else 0.0, history)
 
 
-def load_trained(path: str | Path, device: str = "cpu", tta: bool | None = None) -> tuple[nn.Module, dict]:
+def load_trained(path: str | Path, device: str = "cpu", tta: bool | None = None,
+                 freeze: bool = False) -> tuple[nn.Module, dict]:
     """(model in eval mode, checkpoint payload) for a checkpoint file or run folder, of either engine.
 
     It answers as it was trained to (bf16, test-time augmentation); `tta` overrides the latter.
+    `freeze`: for answering only (see with_inference_options).
     """
     path = Path(path)
     npz = path / "checkpoint.npz" if path.is_dir() and not (path / CHECKPOINT_NAME).exists() else path
@@ -284,7 +286,7 @@ def load_trained(path: str | Path, device: str = "cpu", tta: bool | None = None)
     payload = load_checkpoint(path)
     model = model_from_checkpoint(payload, resolve_device(device))
     config = payload.get("config", {}) if tta is None else {**payload.get("config", {}), "tta": tta}
-    return with_inference_options(model, config), payload
+    return with_inference_options(model, config, freeze), payload
 
 
 def checkpoint_dataset(payload: dict, dataset: str | None = None, data_dir: str | None = None) -> DigitDataset:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -140,8 +140,7 @@ def create_app(service: ModelService, store: SampleStore, finetuner: FineTuner |
     @app.post("/api/predict", summary="Classify a drawing (multipart 'file', or JSON {'image': data URL})")
     async def predict(request: Request):
         image, _ = await _image_and_fields(request)
-        # JSONResponse skips FastAPI's slow generic encoder for the 28x28 list
-        return JSONResponse(await service.predict(image))
+        return Response(await service.predict(image), media_type="application/json")  # JSON already
 
     @app.post("/api/samples", summary="Store a drawing with its correct label (0-9) for fine-tuning")
     async def add_sample(request: Request):

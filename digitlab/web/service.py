@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +35,11 @@ def decode_data_url(value: str) -> bytes:
         raise ImageError("the data URL is not valid base64") from None
 
 
-def answer(prediction: Prediction, input28: np.ndarray, version: int) -> dict:
-    """What /api/predict returns for one drawing."""
-    return {"digit": prediction.label, "probabilities": prediction.probabilities, "input28": input28.tolist(),
-            "model_version": version}
+def answer(prediction: Prediction, input28: np.ndarray, version: int) -> bytes:
+    """What /api/predict returns for one drawing, as JSON: encoded where it was predicted (a worker
+    process), so that the server process, which every request goes through, only passes it on."""
+    return json.dumps({"digit": prediction.label, "probabilities": prediction.probabilities,
+                       "input28": input28.tolist(), "model_version": version}, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -97,7 +99,8 @@ class ModelService:
             self._predictor, self.info = predictor, previous
         return previous
 
-    async def predict(self, image_bytes: bytes) -> dict:
+    async def predict(self, image_bytes: bytes) -> bytes:
+        """The answer for a drawing, as JSON."""
         if len(image_bytes) > MAX_UPLOAD_BYTES:
             raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
         if self._workers:
@@ -106,7 +109,7 @@ class ModelService:
             return await self._workers.predict(image_bytes, checkpoint, version)
         return await run_in_threadpool(self._predict_here, image_bytes)
 
-    def _predict_here(self, image_bytes: bytes) -> dict:
+    def _predict_here(self, image_bytes: bytes) -> bytes:
         input28 = preprocess_image(image_bytes)  # in the request's thread: decoding runs beside model calls
         prediction, version = self._model_calls.submit(input28)
         return answer(prediction, input28, version)

@@ -94,7 +94,7 @@ class Worker:
 
 
 class PredictWorkers:
-    """`await predict(image, checkpoint, version)` from the server's event loop -> the answer dict.
+    """`await predict(image, checkpoint, version)` from the server's event loop -> the answer, as JSON.
 
     The event loop sends; a thread per worker waits for its replies and hands them to the loop.
     (The loop cannot watch the pipes itself: uvloop's add_reader makes them non-blocking, and
@@ -147,7 +147,7 @@ class PredictWorkers:
 
         threading.Thread(target=listen, name=f"digitlab-predict-{worker.process.pid}", daemon=True).start()
 
-    async def predict(self, image: bytes, checkpoint: str, version: int) -> dict:
+    async def predict(self, image: bytes, checkpoint: str, version: int) -> bytes:
         if not self.workers:
             raise PredictionFailed("no prediction worker is running")
         loop = asyncio.get_running_loop()
