@@ -54,6 +54,14 @@ def test_onnx_runtime_agrees_with_pytorch_on_100_digits(which, request, digits, 
     assert (ort_logits.argmax(1) == reference.argmax(1)).all()
 
 
+def test_a_big_batch_runs_in_parts_side_by_side_and_answers_in_order(trained_run, tmp_path):
+    export_checkpoint(trained_run, tmp_path / "model.onnx", "onnx")
+    images = load_dataset("mnist-5k").test.images[:300].numpy()
+    in_parts = OnnxPredictor(tmp_path / "model.onnx", threads=3).logits(images)  # 3 parts of 100 images
+    whole = OnnxPredictor(tmp_path / "model.onnx", threads=1).logits(images)
+    assert in_parts.shape == (300, 10) and np.abs(in_parts - whole).max() < 1e-4
+
+
 @pytest.mark.parametrize("name", ["digitnet-poolfirst", "digitnet-fast"])
 @pytest.mark.parametrize("negative_channel", [False, True])
 def test_batchnorm_after_pooling_folds_only_where_it_computes_the_same(name, negative_channel):

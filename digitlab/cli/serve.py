@@ -14,6 +14,7 @@ from pathlib import Path
 
 from digitlab.data.download import cache_root
 from digitlab.errors import ConfigError
+from digitlab.utils.cpu import usable_cores
 
 log = logging.getLogger("digitlab")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -40,7 +41,7 @@ def add_parser(commands) -> None:
 
 def default_workers() -> int:
     """One worker process per core; on one core, none (a worker would only add a hop)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     return min(cores, 8) if cores > 1 else 0
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from digitlab.errors import CheckpointError, DigitlabError
 from digitlab.prediction import Classifier
+from digitlab.utils.cpu import usable_cores
 
 METADATA_KEY = "digitlab"
 
@@ -32,11 +34,22 @@ def import_onnxruntime():
 
 
 class OnnxPredictor(Classifier):
+    """An exported model in ONNX Runtime, on `threads` cores (default: all this process may use).
+
+    Each call of the model runs on one core; a batch of at least 2 x MIN_PART images is split
+    into one part per core, run side by side. ONNX Runtime's own threads would split every
+    layer instead and wait for each other after each one: the int8 default model on this
+    project's 2-core machine ran 43,000-50,000 images/s that way, 59,000-66,000 split.
+    """
+
+    MIN_PART = 64  # a smaller part costs more in handing over than it gains
+
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
         ort = import_onnxruntime()
         options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        self.threads = threads or usable_cores()
+        self._pool = ThreadPoolExecutor(self.threads, "digitlab-onnx") if self.threads > 1 else None
         try:
             self.session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
@@ -53,4 +66,10 @@ class OnnxPredictor(Classifier):
         self.input_name = self.session.get_inputs()[0].name
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: images})[0]
+        parts = min(self.threads, len(images) // self.MIN_PART)
+        if parts < 2:
+            return self._run(images)
+        return np.concatenate(list(self._pool.map(self._run, np.array_split(images, parts))))
+
+    def _run(self, images: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: images})[0]  # ONNX Runtime lets go of the GIL meanwhile
