@@ -39,7 +39,7 @@ class OnnxPredictor(Classifier):
     Each call of the model runs on one core; a batch of at least 2 x MIN_PART images is split
     into one part per core, run side by side. ONNX Runtime's own threads would split every
     layer instead and wait for each other after each one: the int8 default model on this
-    project's 2-core machine ran 43,000-50,000 images/s that way, 59,000-66,000 split.
+    project's 2-core machine ran 39,000-50,000 images/s that way, 47,000-59,000 split.
     """
 
     MIN_PART = 64  # a smaller part costs more in handing over than it gains
