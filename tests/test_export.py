@@ -77,9 +77,11 @@ def test_batchnorm_after_pooling_folds_only_where_it_computes_the_same(name, neg
     if negative_channel:
         bns[1].weight.data[5] = -0.7  # max-pool and a decreasing map do not commute: this BN must stay
     x = torch.randn(16, 1, 28, 28)
+    layers = [type(m) for m in model.modules()]
     with torch.no_grad():
         expected = model(x)
         folded, count = fold_batchnorm(model)
+        assert [type(m) for m in model.modules()] == layers  # a folded copy: pools stay where training put them
         assert count == len(all_bns) - negative_channel  # digitnet-fast's Linear -> BatchNorm1d folds too
         assert torch.allclose(folded(x), expected, atol=1e-4)
     # the pools move behind the ReLUs (so int8 pools stay in uint8), except behind the BN that must stay

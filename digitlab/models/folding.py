@@ -6,6 +6,7 @@ one layer less per block, for ONNX export and for the Predictor that answers dra
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import torch
@@ -15,17 +16,19 @@ log = logging.getLogger("digitlab")
 
 
 def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
-    """(model with each conv->BN pair merged into one conv, how many BN layers were folded).
+    """(a copy of `model`, in eval mode, with each conv->BN pair merged into one conv; how many BN
+    layers were folded). `model` itself is left as it was.
 
     Max-pools are first moved behind the BN and ReLU that follow them where that computes the
-    same (in place). Uses torch.fx to find the pairs; a model fx cannot trace is not folded.
+    same. Uses torch.fx to find the pairs; a model fx cannot trace is returned unfolded.
     """
     from torch.fx.experimental.optimization import fuse
 
+    model = copy.deepcopy(model).eval()  # the one copy: fuse below works on it in place
     before = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     _move_pooling_after_activation(model)
     try:
-        fused = fuse(model.eval())
+        fused = fuse(model, inplace=True)
     except Exception as exc:  # noqa: BLE001 - fx cannot trace every model; folding is an optimisation
         log.info(f"BatchNorm not folded: torch.fx cannot trace this model ({type(exc).__name__})")
         return model, 0

@@ -9,7 +9,6 @@ mirror; for digits, the image and its four one-pixel shifts.
 from __future__ import annotations
 
 import contextlib
-import copy
 
 import torch
 import torch.nn as nn
@@ -64,7 +63,7 @@ def with_inference_options(model: nn.Module, config: dict, freeze: bool = False)
     """
     tta, bf16 = bool(config.get("tta")), config.get("precision") == "bf16"
     if freeze:
-        model, _ = fold_batchnorm(copy.deepcopy(model).eval())
+        model, _ = fold_batchnorm(model)  # a copy: the trained model stays as it is
         if bf16:
             model = model.to(torch.bfloat16)
     if not (tta or bf16):

@@ -64,8 +64,8 @@ class ModelService:
         self._lock = threading.Lock()
         self.versions: list[ModelInfo] = []  # every version served, oldest first; the last one is serving
         self.swap(checkpoint, version=1)  # checks the checkpoint before any worker starts
-        self._model_calls = MicroBatcher(self._predict_batch)
         self._workers = PredictWorkers(workers, self.info.checkpoint, self.info.version, tta) if workers else None
+        self._model_calls = None if workers else MicroBatcher(self._predict_batch)  # the in-process path
 
     def close(self) -> None:
         if self._workers:
