@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from digitlab.training.evaluate import predict_logits
+from digitlab.inference.trained_model import predict_logits
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"  # 5,000 real MNIST test digits, beside the checkout
@@ -76,6 +76,6 @@ def trained_default_model(directory: Path) -> str:
 def exported_predictor(checkpoint, out: Path, int8: bool = False):
     """`checkpoint` exported to ONNX at `out` (int8 if asked), loaded in ONNX Runtime."""
     from digitlab.deploy.export import export_checkpoint
-    from digitlab.deploy.onnx_predictor import OnnxPredictor
+    from digitlab.inference.onnx_runtime import OnnxPredictor
     export_checkpoint(checkpoint, out, "onnx", int8=int8)
     return OnnxPredictor(out)

@@ -27,8 +27,8 @@ import numpy as np
 from _common import print_table, real_mnist_test_set, trained_default_model
 from _http import canvas_png, drive, serve_process
 from digitlab.data import load_dataset
+from digitlab.inference.trained_model import load_trained
 from digitlab.training import evaluate
-from digitlab.training.trainer import load_trained
 from digitlab.web.app import create_app
 from digitlab.web.server import BackgroundServer
 from digitlab.web.service import ModelService
@@ -71,17 +71,20 @@ def main() -> int:
         bodies = [json.dumps({"image": "data:image/png;base64," + base64.b64encode(p).decode()}) for p in drawings]
         with serve_process(checkpoint, Path(tmp) / "load.sqlite") as port:
             load = drive(port, "/api/predict", bodies, args.clients, args.seconds)
-    result = {"digits": count, "accuracy_28x28": direct, "accuracy_drawn_http": drawn, "gap_points": (direct - drawn) * 100,
+    result = {"digits": count, "accuracy_28x28": direct, "accuracy_drawn_http": drawn,
+              "gap_points": (direct - drawn) * 100,
               "clients": args.clients, "requests": len(load.latencies), "requests_per_s": load.requests_per_s,
               "p50_ms": load.percentile_ms(50), "p99_ms": load.percentile_ms(99), "errors": load.server_errors}
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"# model {payload['model']['name']} ({checkpoint}); test digits: {test_set or 'mnist-5k held-out'}", file=sys.stderr)
+    print(f"# model {payload['model']['name']} ({checkpoint}); test digits: {test_set or 'mnist-5k held-out'}",
+          file=sys.stderr)
     print_table([{"what": f"{count} test digits at 28x28 (evaluate)", "value": f"{direct:.2%}"},
                  {"what": "the same digits drawn 280x280, through POST /api/predict", "value": f"{drawn:.2%}"},
                  {"what": "gap (points)", "value": f"{result['gap_points']:.2f}"},
-                 {"what": f"/api/predict, {args.clients} concurrent clients, server in its own process: requests/s", "value": f"{result['requests_per_s']:.0f}"},
+                 {"what": f"/api/predict, {args.clients} concurrent clients, server in its own process: requests/s",
+                  "value": f"{result['requests_per_s']:.0f}"},
                  {"what": "latency p50 / p99 (ms)", "value": f"{result['p50_ms']:.1f} / {result['p99_ms']:.1f}"}],
                 [("what", "measure"), ("value", "value")])
     return 0

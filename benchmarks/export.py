@@ -20,11 +20,10 @@ import numpy as np
 import torch
 
 from _common import exported_predictor, inference_images_per_s, onnx_images_per_s, print_table, real_mnist_test_set
-from digitlab.deploy.onnx_predictor import OnnxPredictor
+from digitlab.inference.checkpoint import load_checkpoint, model_from_checkpoint
+from digitlab.inference.onnx_runtime import OnnxPredictor
+from digitlab.inference.trained_model import InferenceModel, predict_logits
 from digitlab.training import TrainConfig, train
-from digitlab.training.checkpoint import load_checkpoint, model_from_checkpoint
-from digitlab.training.evaluate import predict_logits
-from digitlab.training.inference_model import InferenceModel
 
 
 def onnx_row(runtime: str, predictor: OnnxPredictor, images: np.ndarray, labels: np.ndarray, batch_size: int) -> dict:

@@ -32,14 +32,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from _common import (exported_predictor, inference_images_per_s, onnx_images_per_s, print_table,
-                     real_mnist_test_set, train_fast)
+from _common import (
+    exported_predictor,
+    inference_images_per_s,
+    onnx_images_per_s,
+    print_table,
+    real_mnist_test_set,
+    train_fast,
+)
 from _http import canvas_drawings, drive, serve_process
 from digitlab.data import load_dataset
-from digitlab.inference import Predictor
+from digitlab.inference.predictor import Predictor
+from digitlab.inference.trained_model import InferenceModel
 from digitlab.models import create_model
 from digitlab.training.evaluate import evaluate
-from digitlab.training.inference_model import InferenceModel
 
 
 class PerItemDataset(torch.utils.data.Dataset):
@@ -86,7 +92,8 @@ def recipe_run(dataset: str, test_set: str | None, goal: str, run_dir: Path | No
 
 
 def http_latency(checkpoint: str, clients: int = 8, seconds: float = 15.0) -> list[dict]:
-    browser, grey = ([json.dumps({"image": url}) for url in canvas_drawings(400, mode=mode)[0]] for mode in ("RGBA", "L"))
+    browser, grey = ([json.dumps({"image": url}) for url in canvas_drawings(400, mode=mode)[0]]
+                     for mode in ("RGBA", "L"))
     rows = []
     for label, extra, bodies_of_run in (
             ("as trained (TTA, 5 views)", (), {"": browser, ", grey PNGs": grey}),
@@ -114,7 +121,8 @@ def main() -> int:
     print(f"  fashion: {fashion['accuracy']:.2%} in {fashion['seconds']:.1f} s", file=sys.stderr)
     test_set = real_mnist_test_set()
     with tempfile.TemporaryDirectory() as keep:
-        digits, result = recipe_run("mnist-5k", test_set, ">= 99.0% in <= 30 s" + ("" if test_set else " (held-out test)"),
+        digits, result = recipe_run("mnist-5k", test_set,
+                                    ">= 99.0% in <= 30 s" + ("" if test_set else " (held-out test)"),
                                     run_dir=Path(keep) / "run")
         http = http_latency(str(result.checkpoint))
         answering = Predictor.from_checkpoint(result.checkpoint).model  # as predict and serve answer: frozen, bf16, TTA
@@ -136,15 +144,18 @@ def main() -> int:
     inference = {
         "default model as it answers (frozen: BN folded, bf16 weights; TTA, 5 views)":
             inference_images_per_s(answering, test_images, mean, std, 256),
-        "default model, one view, bf16": inference_images_per_s(InferenceModel(network, bf16=True), test_images, mean, std, 256),
+        "default model, one view, bf16":
+            inference_images_per_s(InferenceModel(network, bf16=True), test_images, mean, std, 256),
         "default model, one view, fp32": inference_images_per_s(network, test_images, mean, std, 256),
         "default model, one view, exported int8 (ONNX Runtime)": onnx_images_per_s(int8, test_images.numpy(), 256),
-        "digitnet-fast, one view, exported int8 (ONNX Runtime)": onnx_images_per_s(other_int8, test_images.numpy(), 256),
+        "digitnet-fast, one view, exported int8 (ONNX Runtime)":
+            onnx_images_per_s(other_int8, test_images.numpy(), 256),
     }
     if args.json:
         print(json.dumps({"training": rows, "inference_images_per_s": inference, "http": http}))
         return 0
-    print_table(rows, [("run", "run"), ("accuracy", "test accuracy"), ("seconds", "train s"), ("ratio", "time vs seed 003"),
+    print_table(rows, [("run", "run"), ("accuracy", "test accuracy"), ("seconds", "train s"),
+                       ("ratio", "time vs seed 003"),
                        ("ips", "train img/s"), ("goal", "goal")])
     print()
     print_table([{"what": k, "ips": f"{v:,.0f}"} for k, v in inference.items()],

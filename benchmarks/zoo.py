@@ -45,12 +45,12 @@ def main() -> int:
                           test_set=None if name == "conv3d" else test_set, device="cpu")
         with tempfile.TemporaryDirectory() as run_dir:
             result = train(cfg, run_dir, progress=False)
-        test = result.dataset.test
+        test, normalization = result.dataset.test, (result.dataset.mean, result.dataset.std)
         card = model_card(name, in_channels=result.dataset.in_channels)
         row = {"model": name, "data": result.dataset.name, "accuracy": f"{result.test.accuracy:.2%}",
                "params": f"{card['params']:,}", "macs": f"{card['macs'] / 1e6:.1f}M",
                "train_ips": f"{result.train_images_per_s:,.0f}",
-               "infer_ips": f"{inference_images_per_s(result.model, test.images, result.dataset.mean, result.dataset.std):,.0f}",
+               "infer_ips": f"{inference_images_per_s(result.model, test.images, *normalization):,.0f}",
                "seconds": f"{result.train_seconds:.1f}"}
         rows.append(row)
         print(f"  {name}: {row['accuracy']} in {row['seconds']} s", file=sys.stderr)

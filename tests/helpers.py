@@ -14,7 +14,8 @@ import numpy as np
 from digitlab.data.idx import write_idx
 
 
-def make_idx_files(directory: Path, prefix: str, n: int, seed: int = 0, gz: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def make_idx_files(directory: Path, prefix: str, n: int, seed: int = 0,
+                   gz: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Write `n` random 28x28 images with labels 0..9 as an IDX pair; return them."""
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)

@@ -13,11 +13,11 @@ from digitlab import analysis
 from digitlab.analysis.inspect import Inspector, NumpyInspector, TorchInspector
 from digitlab.analysis.robustness import RobustnessStudy, blurred, noised, rotated, run_study, shifted
 from digitlab.data import load_dataset
+from digitlab.inference.numpy_module import NumpyModule
+from digitlab.inference.trained_model import load_trained
 from digitlab.numpy_cnn import build
 from digitlab.training import TrainConfig, train
 from digitlab.training.evaluate import evaluate
-from digitlab.training.numpy_trainer import NumpyModule
-from digitlab.training.trainer import load_trained
 from tests.helpers import run_cli
 
 FIGURES = {"curves.png", "confusion.png", "misclassified.png", "kernels.png", "feature_maps_0.png",
@@ -49,7 +49,7 @@ def test_robustness_json_shift_zero_is_plain_accuracy(trained_run):
     evaluation = json.loads(run_cli("evaluate", "--checkpoint", str(trained_run), "--json").stdout)
     assert study["plain"] == evaluation["accuracy"]
     assert all(study["shift"][d][0] == study["plain"] for d in ("right", "left", "down", "up"))
-    assert study["rotation"]["accuracy"][0] == study["noise"]["accuracy"][0] == study["blur"]["accuracy"][0] == study["plain"]
+    assert all(study[kind]["accuracy"][0] == study["plain"] for kind in ("rotation", "noise", "blur"))
     assert study["shift"]["right"][6] < study["plain"] - 0.2  # a 6-pixel shift hurts a CNN trained without shifts
     assert sum(sum(row) for row in evaluation["confusion"]) == study["count"] == 1000
 
@@ -73,11 +73,11 @@ def test_figures_are_available_from_python(trained_run):
     mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
     result = evaluate(model, split, mean, std, 10)
     assert result.confusion.sum() == len(split)
+    study = RobustnessStudy(shifts=[0, 2], angles=[0, 30], noise=[0, 0.3], blur=[0, 1])
     figures = [analysis.plot_confusion(result.confusion, payload["classes"]),
                analysis.plot_curves(payload["history"]),
                analysis.plot_kernels(Inspector.for_model(model, mean, std).kernels()),
-               analysis.plot_robustness(run_study(model, split.subset(torch.arange(100)), mean, std, 10,
-                                                  RobustnessStudy(shifts=[0, 2], angles=[0, 30], noise=[0, 0.3], blur=[0, 1])))]
+               analysis.plot_robustness(run_study(model, split.subset(torch.arange(100)), mean, std, 10, study))]
     assert all(isinstance(f, Figure) for f in figures)
 
 
@@ -88,7 +88,7 @@ def _torch_lenet_like(net) -> nn.Module:
                           nn.Linear(84, 10))
     convs = [m for m in model if isinstance(m, nn.Conv2d)]
     linears = [m for m in model if isinstance(m, nn.Linear)]
-    ours = [l for l in net.layers if l.params]
+    ours = [layer for layer in net.layers if layer.params]
     with torch.no_grad():
         for theirs, layer in zip(convs + linears, ours):
             w = layer.params["W"]
@@ -98,10 +98,12 @@ def _torch_lenet_like(net) -> nn.Module:
 
 
 def test_numpy_and_torch_inspectors_agree_on_the_same_network():
-    net = build("numpy-lenet", seed=4)
+    # float64: in float32 the two engines sum in different orders, and on a blank background the conv
+    # outputs tie, so max-pooling routes the saliency gradient to different (equally valid) pixels
+    net = build("numpy-lenet", seed=4, dtype=np.float64)
     mean, std = (0.1307,), (0.3081,)
     ours = NumpyInspector(NumpyModule(net), mean, std)
-    theirs = TorchInspector(_torch_lenet_like(net), mean, std)
+    theirs = TorchInspector(_torch_lenet_like(net).double(), mean, std)
     images = load_dataset("mnist-5k").test.images[:6]
     targets = torch.tensor([0, 1, 2, 3, 4, 5])
     for a, b in zip(ours.kernels(), theirs.kernels()):
@@ -109,14 +111,18 @@ def test_numpy_and_torch_inspectors_agree_on_the_same_network():
     for (_, a), (_, b) in zip(ours.feature_maps(images), theirs.feature_maps(images)):
         np.testing.assert_allclose(a, b, atol=1e-4)
     np.testing.assert_allclose(ours.penultimate(images), theirs.penultimate(images), atol=1e-4)
-    (sal_a, cam_a), (sal_b, cam_b) = ours.saliency_and_gradcam(images, targets), theirs.saliency_and_gradcam(images, targets)
+    sal_a, cam_a = ours.saliency_and_gradcam(images, targets)
+    sal_b, cam_b = theirs.saliency_and_gradcam(images, targets)
     np.testing.assert_allclose(sal_a, sal_b, atol=1e-3)
     np.testing.assert_allclose(cam_a, cam_b, atol=1e-3)
     assert sal_a.shape == (6, 28, 28) and 0 <= sal_a.min() and sal_a.max() <= 1
 
 
 def test_report_on_a_numpy_checkpoint(tmp_path):
-    train(TrainConfig(dataset="mnist-5k", engine="numpy", model="numpy-seed", epochs=1), tmp_path / "run", progress=False)
-    result = run_cli("report", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "report"), "--tsne", "200")
+    train(TrainConfig(dataset="mnist-5k", engine="numpy", model="numpy-seed", epochs=1), tmp_path / "run",
+          progress=False)
+    result = run_cli("report", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "report"), "--tsne",
+                     "200")
     assert result.returncode == 0, result.stderr
-    assert {"kernels.png", "saliency.png", "tsne.png", "robustness.png"} <= {p.name for p in (tmp_path / "report").glob("*.png")}
+    assert {"kernels.png", "saliency.png", "tsne.png",
+            "robustness.png"} <= {p.name for p in (tmp_path / "report").glob("*.png")}

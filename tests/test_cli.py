@@ -83,15 +83,19 @@ def _bad_inputs(tmp_path, trained_run):
     make_idx_files(tmp_path / "ok", "x", 4)
     return {
         "missing checkpoint": (["evaluate", "--checkpoint", str(tmp_path / "nope.pt")], "no such checkpoint"),
-        "checkpoint not a checkpoint": (["predict", "--checkpoint", str(tmp_path / "notes.png"), str(tmp_path / "notes.png")],
+        "checkpoint not a checkpoint": (["predict", "--checkpoint", str(tmp_path / "notes.png"),
+                                         str(tmp_path / "notes.png")],
                                         "not a readable checkpoint"),
         "missing image": (["predict", "--checkpoint", str(trained_run), str(tmp_path / "nope.png")], "no such file"),
-        "not an image": (["predict", "--checkpoint", str(trained_run), str(tmp_path / "notes.png")], "not a readable image"),
-        "wrong idx": (["evaluate", "--checkpoint", str(trained_run), "--images", str(tmp_path / "bad-images-idx3-ubyte"),
+        "not an image": (["predict", "--checkpoint", str(trained_run), str(tmp_path / "notes.png")],
+                         "not a readable image"),
+        "wrong idx": (["evaluate", "--checkpoint", str(trained_run), "--images",
+                       str(tmp_path / "bad-images-idx3-ubyte"),
                        "--labels", str(tmp_path / "ok" / "x-labels-idx1-ubyte.gz")], "bad magic"),
         "unknown model": (["train", "--dataset", "mnist-5k", "--model", "resnet999", "--out", str(tmp_path / "r")],
                           "unknown model 'resnet999'"),
-        "unknown dataset": (["train", "--dataset", "cifar-7", "--out", str(tmp_path / "r")], "unknown data set 'cifar-7'"),
+        "unknown dataset": (["train", "--dataset", "cifar-7", "--out", str(tmp_path / "r")],
+                            "unknown data set 'cifar-7'"),
         "bad epochs": (["train", "--dataset", "mnist-5k", "--epochs", "0", "--out", str(tmp_path / "r")], "--epochs"),
         "unknown option": (["train", "--epochz", "3"], "unrecognized arguments"),
     }
@@ -118,7 +122,8 @@ def test_bare_train_runs_offline_on_a_fresh_machine(tmp_path):
     accuracy = float(result.stdout.split()[2].rstrip("%,")) / 100
     assert accuracy > 0.97
     runs = list((tmp_path / "runs").iterdir())
-    assert len(runs) == 1 and (runs[0] / "checkpoint.pt").is_file() and runs[0].name.startswith("mnist-5k-digitnet-lite-dense-")
+    assert len(runs) == 1 and (runs[0] / "checkpoint.pt").is_file()
+    assert runs[0].name.startswith("mnist-5k-digitnet-lite-dense-")
 
 
 def test_commands_write_only_to_the_cache_and_the_folders_they_are_given(tmp_path):

@@ -8,8 +8,8 @@ import sys
 import torch
 import torch.multiprocessing as mp
 
+from digitlab.inference.checkpoint import load_checkpoint
 from digitlab.training import TrainConfig, train
-from digitlab.training.checkpoint import load_checkpoint
 from tests.helpers import free_port, run_cli
 
 

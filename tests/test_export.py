@@ -12,10 +12,10 @@ from PIL import Image
 
 from digitlab.data import load_dataset
 from digitlab.deploy.export import export_checkpoint
-from digitlab.deploy.onnx_predictor import OnnxPredictor
 from digitlab.errors import CheckpointError
-from digitlab.training.checkpoint import load_checkpoint, model_from_checkpoint
-from digitlab.training.evaluate import predict_logits
+from digitlab.inference.checkpoint import load_checkpoint, model_from_checkpoint
+from digitlab.inference.onnx_runtime import OnnxPredictor
+from digitlab.inference.trained_model import predict_logits
 from tests.helpers import run_cli
 
 
@@ -65,8 +65,8 @@ def test_a_big_batch_runs_in_parts_side_by_side_and_answers_in_order(trained_run
 @pytest.mark.parametrize("name", ["digitnet-poolfirst", "digitnet-fast"])
 @pytest.mark.parametrize("negative_channel", [False, True])
 def test_batchnorm_after_pooling_folds_only_where_it_computes_the_same(name, negative_channel):
-    from digitlab.models.folding import fold_batchnorm
     from digitlab.models import create_model
+    from digitlab.models.folding import fold_batchnorm
 
     torch.manual_seed(0)
     model = create_model(name).eval()
@@ -142,7 +142,7 @@ def test_onnx_prediction_runs_without_importing_torch(trained_run, tmp_path):
     export_checkpoint(trained_run, tmp_path / "m.onnx", "onnx")
     Image.fromarray(np.pad(np.full((12, 4), 255, np.uint8), 8)).save(tmp_path / "one.png")
     script = ("import sys\n"
-              "from digitlab.deploy.onnx_predictor import OnnxPredictor\n"
+              "from digitlab.inference.onnx_runtime import OnnxPredictor\n"
               f"p = OnnxPredictor({str(tmp_path / 'm.onnx')!r}).predict_files([{str(tmp_path / 'one.png')!r}])[0]\n"
               "print(p.name, 'torch' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

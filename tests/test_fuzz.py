@@ -21,9 +21,9 @@ from PIL import Image
 from digitlab.data.idx import read_idx, write_idx
 from digitlab.data.preprocess import load_image, preprocess_image
 from digitlab.errors import DigitlabError
+from digitlab.inference.checkpoint import FORMAT, VERSION
+from digitlab.inference.trained_model import load_trained
 from digitlab.models import create_model
-from digitlab.training.checkpoint import FORMAT, VERSION
-from digitlab.training.trainer import load_trained
 
 FUZZ = settings(max_examples=1500, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture],
                 derandomize=True)

@@ -50,7 +50,8 @@ def digit_batch():
 def test_learns_a_small_batch(name, digit_batch):
     torch.manual_seed(0)
     model = create_model(name)
-    for module in model.modules():  # dropout off: the check is about learning, not noise (BatchNorm stays in train mode)
+    # dropout off: the check is about learning, not noise (BatchNorm stays in train mode)
+    for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.eval()
     x, y = digit_batch

@@ -9,8 +9,22 @@ import torch
 import torch.nn.functional as F
 
 from digitlab import numpy_cnn
-from digitlab.numpy_cnn import (Adam, AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, SGD, Sequential,
-                                build, load_npz, save_npz, softmax_cross_entropy)
+from digitlab.numpy_cnn import (
+    SGD,
+    Adam,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    build,
+    load_npz,
+    save_npz,
+    softmax_cross_entropy,
+)
 
 RNG = np.random.default_rng(0)
 TOL = dict(rtol=1e-6, atol=1e-6)
@@ -24,7 +38,8 @@ def test_the_engine_does_not_import_torch():
     for path in Path(numpy_cnn.__file__).parent.glob("*.py"):
         tree = ast.parse(path.read_text())
         imported = {a.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
-        imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module}
         assert "torch" not in imported, path.name
 
 
@@ -81,11 +96,12 @@ def test_dense_matches_pytorch():
     np.testing.assert_allclose(layer.grads["b"], bt.grad.numpy(), **TOL)
 
 
-def test_softmax_cross_entropy_matches_pytorch():
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_softmax_cross_entropy_matches_pytorch(smoothing):
     logits, labels = RNG.standard_normal((6, 10)) * 5, RNG.integers(0, 10, 6)
-    loss, dlogits = softmax_cross_entropy(logits, labels)
+    loss, dlogits = softmax_cross_entropy(logits, labels, smoothing)
     lt = t(logits)
-    ref = F.cross_entropy(lt, torch.tensor(labels))
+    ref = F.cross_entropy(lt, torch.tensor(labels), label_smoothing=smoothing)
     ref.backward()
     assert loss == pytest.approx(ref.item(), abs=1e-12)
     np.testing.assert_allclose(dlogits, lt.grad.numpy(), **TOL)
@@ -137,13 +153,16 @@ def test_input_gradient_check_through_pooling_and_conv():
         assert dx[index] == pytest.approx(numeric, rel=1e-4, abs=1e-7)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
 def test_optimizers_match_pytorch(optimizer):
     model = Sequential([Dense(4, 3, rng=RNG, dtype=np.float64)])
     w = torch.tensor(model.layers[0].params["W"].copy(), requires_grad=True)
-    ours = SGD(model, lr=0.1, momentum=0.9, weight_decay=0.01) if optimizer == "sgd" else Adam(model, lr=0.01, weight_decay=0.01)
-    theirs = (torch.optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=0.01) if optimizer == "sgd"
-              else torch.optim.AdamW([w], lr=0.01, weight_decay=0.01))
+    if optimizer == "adam":
+        ours, theirs = Adam(model, lr=0.01, weight_decay=0.01), torch.optim.AdamW([w], lr=0.01, weight_decay=0.01)
+    else:
+        nesterov = optimizer == "nesterov"
+        ours = SGD(model, lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=nesterov)
+        theirs = torch.optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=nesterov)
     for _ in range(5):
         g = RNG.standard_normal((4, 3))
         model.layers[0].grads["W"] = g
@@ -195,8 +214,9 @@ def test_tiling_max_pool_matches_pytorch_with_ties():
 
 
 def test_numpy_engine_through_the_cli(tmp_path):
-    from tests.helpers import run_cli
     import json
+
+    from tests.helpers import run_cli
     run = tmp_path / "run"
     result = run_cli("train", "--engine", "numpy", "--dataset", "mnist-5k", "--epochs", "2", "--out", str(run),
                      "--json", "--no-progress")
@@ -213,6 +233,7 @@ def test_numpy_engine_through_the_cli(tmp_path):
     assert report["accuracy"] == pytest.approx(summary["test_accuracy"]) and report["count"] == 1000
 
     from PIL import Image
+
     from digitlab.data import load_dataset
     digit = load_dataset("mnist-5k").test.images[0, 0].numpy()
     Image.fromarray(255 - digit).resize((200, 200)).save(tmp_path / "d.png")
@@ -222,3 +243,50 @@ def test_numpy_engine_through_the_cli(tmp_path):
 
     bad = run_cli("train", "--engine", "numpy", "--model", "resnet18", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "unknown NumPy model" in bad.stderr
+
+
+def test_numpy_engine_honours_augmentation_and_label_smoothing(tmp_path):
+    """Options reach the NumPy loop: the same seed trains the same network, and each option changes it."""
+    from digitlab.inference.checkpoint import load_npz_checkpoint
+    from digitlab.training import TrainConfig, train
+
+    def weights(name, **options):
+        cfg = TrainConfig(dataset="mnist-5k", engine="numpy", model="numpy-seed", epochs=1, seed=3, recipe="fast",
+                          **options, explicit=["dataset", "engine", "model", "epochs", "seed", *options])
+        train(cfg, tmp_path / name, progress=False)
+        model, meta = load_npz_checkpoint(tmp_path / name / "checkpoint.npz")
+        return model.net.state_dict(), meta
+
+    plain, meta = weights("plain", shift_pixels=0)
+    assert meta["config"]["lr"] == 4e-3 and meta["config"]["recipe"] == "fast"  # the engine's own recipe
+    again, _ = weights("again", shift_pixels=0)
+    assert all(np.array_equal(plain[k], again[k]) for k in plain)
+    for option in (dict(rotate_degrees=10.0), dict(scale=0.1), dict(hflip=True), dict(label_smoothing=0.1)):
+        changed, _ = weights("-".join(option), shift_pixels=0, **option)
+        assert not all(np.array_equal(plain[k], changed[k]) for k in plain), option
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--precision", "bf16"], "--precision bf16: the NumPy engine computes in float32"),
+    (["--device", "cuda"], "--device cuda: the NumPy engine runs on the CPU only"),
+    (["--model", "resnet18"], "--model resnet18: unknown NumPy model"),
+])
+def test_numpy_engine_refuses_what_it_cannot_honour(tmp_path, args, message):
+    from tests.helpers import run_cli
+    result = run_cli("train", "--engine", "numpy", "--dataset", "mnist-5k", *args, "--out", str(tmp_path / "r"))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()  # refused before any work
+
+
+def test_numpy_runs_are_not_resumed_and_torch_refuses_numpy_models(tmp_path):
+    from digitlab.training import TrainConfig, train
+    from tests.helpers import run_cli
+    run = tmp_path / "run"
+    train(TrainConfig(dataset="mnist-5k", engine="numpy", model="numpy-seed", epochs=1, recipe="fast"), run,
+          progress=False)
+    resume = run_cli("train", "--resume", str(run))
+    assert resume.returncode == 2 and "--resume: the NumPy engine's runs start afresh" in resume.stderr
+    again = run_cli("train", "--engine", "numpy", "--dataset", "mnist-5k", "--out", str(run))
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+    torch_engine = run_cli("train", "--model", "numpy-lenet", "--out", str(tmp_path / "t"))
+    assert torch_engine.returncode == 2 and "add --engine numpy" in torch_engine.stderr

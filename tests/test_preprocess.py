@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from digitlab.data.datasets import load_dataset
 from digitlab.data.preprocess import mnist_style, preprocess_image
 from digitlab.errors import ImageError
-from digitlab.inference import Predictor
+from digitlab.inference.predictor import Predictor
 
 
 def draw_digit(digit28: np.ndarray, canvas=280, scale=8, at=(40, 40), dark_on_light=True, mode="L") -> Image.Image:

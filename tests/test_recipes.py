@@ -3,13 +3,15 @@
 import pytest
 import torch
 
+from digitlab.data.augment import random_affine
 from digitlab.errors import ConfigError
+from digitlab.inference.checkpoint import load_checkpoint
+from digitlab.inference.trained_model import InferenceModel, with_inference_options
 from digitlab.models import create_model
 from digitlab.training import TrainConfig
-from digitlab.training.augment import random_affine
-from digitlab.training.checkpoint import load_checkpoint
-from digitlab.training.inference_model import InferenceModel, with_inference_options
-from digitlab.training.recipes import RECIPES, apply_recipe
+from digitlab.training.recipes import NUMPY_RECIPES, RECIPES, apply_recipe
+from digitlab.training.run import prepare_data
+from digitlab.utils.device import native_bf16
 from tests.helpers import run_cli
 
 
@@ -26,19 +28,42 @@ def test_recipe_fills_only_what_the_user_did_not_give():
 
 
 def test_every_recipe_is_a_valid_config():
-    for recipe, table in RECIPES.items():
-        for dataset in table:
-            apply_recipe(TrainConfig(recipe=recipe), dataset)  # validate() raises on a bad value
+    for engine, tables in (("torch", RECIPES), ("numpy", NUMPY_RECIPES)):
+        for recipe, table in tables.items():
+            for dataset in table:
+                cfg = apply_recipe(TrainConfig(recipe=recipe, engine=engine),
+                                   dataset)  # validate() raises on bad values
+                assert (cfg.model.startswith("numpy-")) == (engine == "numpy")
+    with pytest.raises(ConfigError, match="unknown recipe 'best' for the numpy engine"):
+        apply_recipe(TrainConfig(recipe="best", engine="numpy"), "mnist-5k")
 
 
 def test_cli_records_the_recipe_and_what_was_explicit(tmp_path, idx_dir):
-    result = run_cli("train", "--dataset", f"idx:{idx_dir}", "--epochs", "1", "--lr", "0.001", "--out", str(tmp_path / "r"),
+    result = run_cli("train", "--dataset", f"idx:{idx_dir}", "--epochs", "1", "--lr", "0.001", "--out",
+                     str(tmp_path / "r"),
                      "--no-progress")
     assert result.returncode == 0, result.stderr
     config = load_checkpoint(tmp_path / "r")["config"]
     assert config["recipe"] == "fast" and sorted(config["explicit"]) == ["dataset", "epochs", "lr"]
     assert config["epochs"] == 1 and config["lr"] == 0.001 and config["model"] == "digitnet"
-    assert config["precision"] == "bf16"
+    assert config["precision"] == ("bf16" if native_bf16("cpu") else "fp32")  # the recipe's "auto", resolved
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
+    from digitlab.utils import device
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert not native_bf16("cpu")
+    model = create_model("digitnet-lite-dense").eval()
+    assert with_inference_options(model, {"precision": "bf16"}) is model  # answers in fp32 there
+    assert prepare_data(TrainConfig(dataset="mnist-5k", recipe="fast"), torch.device("cpu"))[0].precision == "fp32"
+    monkeypatch.setattr(device, "_cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    assert native_bf16("cpu")
+    served = with_inference_options(model, {"precision": "bf16"}, freeze=True)
+    assert {p.dtype for p in served.parameters()} == {torch.bfloat16}
+    assert prepare_data(TrainConfig(dataset="mnist-5k", recipe="fast"), torch.device("cpu"))[0].precision == "bf16"
+    numpy_run = TrainConfig(dataset="mnist-5k", recipe="fast", engine="numpy", precision="auto", explicit=["precision"])
+    assert prepare_data(numpy_run, torch.device("cpu"))[0].precision == "fp32"
+    assert with_inference_options(model, {"precision": "fp32"}) is model
 
 
 def test_random_affine_keeps_ink_and_moves_it():
@@ -78,8 +103,9 @@ def test_a_frozen_model_answers_as_the_one_it_was_made_from(digits_for_serving):
             model(torch.randn(64, 1, 28, 28) * 2 + 0.5)
     model.eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    config = {"precision": "bf16", "tta": True}
-    live, frozen = with_inference_options(model, config), with_inference_options(model, config, freeze=True)
+    config = {"precision": "bf16", "tta": True}  # bf16 even where the CPU only emulates it: the path under test
+    live = with_inference_options(model, config, bf16=True)
+    frozen = with_inference_options(model, config, freeze=True, bf16=True)
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in frozen.modules())
     assert {p.dtype for p in frozen.parameters()} == {torch.bfloat16}
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # the original is untouched
@@ -99,7 +125,7 @@ def digits_for_serving() -> torch.Tensor:
 
 
 def test_test_time_augmentation_can_be_switched_for_serving(trained_run):
-    from digitlab.training import load_trained
+    from digitlab.inference.trained_model import load_trained
     from digitlab.web.service import ModelService
     plain, _ = load_trained(trained_run)  # trained without TTA: answers with the bare network
     assert not isinstance(plain, InferenceModel)

@@ -11,12 +11,12 @@ import time
 import pytest
 import torch
 
+from digitlab.data.augment import random_shift
+from digitlab.errors import CheckpointError
+from digitlab.inference.checkpoint import load_checkpoint
 from digitlab.training import TrainConfig, train
-from digitlab.training.augment import random_shift
-from digitlab.training.checkpoint import load_checkpoint
 from digitlab.training.metrics import read_metrics
 from digitlab.training.schedule import lr_at
-from digitlab.errors import CheckpointError
 
 
 def test_trained_run_writes_metrics_and_a_safe_checkpoint(trained_run):
@@ -45,7 +45,10 @@ def test_same_seed_same_numbers(tmp_path):
     a = train(TrainConfig(**cfg), tmp_path / "a", progress=False)
     b = train(TrainConfig(**cfg), tmp_path / "b", progress=False)
     train(TrainConfig(**{**cfg, "seed": 12}), tmp_path / "c", progress=False)
-    strip = lambda rs: [{k: v for k, v in r.items() if "seconds" not in k and "per_s" not in k} for r in rs]
+
+    def strip(records):
+        return [{k: v for k, v in r.items() if "seconds" not in k and "per_s" not in k} for r in records]
+
     assert strip(read_metrics(tmp_path / "a/metrics.jsonl")) == strip(read_metrics(tmp_path / "b/metrics.jsonl"))
     wa, wb, wc = _weights(tmp_path / "a"), _weights(tmp_path / "b"), _weights(tmp_path / "c")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -121,6 +124,52 @@ def test_sigkill_at_random_moments_loses_at_most_the_current_epoch(tmp_path):
     assert finish.returncode == 0, finish.stderr
     epochs = [r["epoch"] for r in read_metrics(run_dir / "metrics.jsonl") if r["type"] == "epoch"]
     assert epochs == list(range(1, 61))  # each epoch once: the interrupted ones were redone, not repeated
+
+
+def _epoch_records(run_dir):
+    return [{k: v for k, v in r.items() if "seconds" not in k and "per_s" not in k}
+            for r in read_metrics(run_dir / "metrics.jsonl") if r["type"] == "epoch"]
+
+
+def test_resume_keeps_the_settings_the_run_started_with(tmp_path, monkeypatch):
+    """An upgrade that changes the recipe table must not change a run being resumed (nanoGPT's rule)."""
+    from digitlab.cli import main
+    from digitlab.training import recipes
+
+    start = ["-q", "train", "--dataset", "mnist-5k", "--model", "seed-tiny", "--epochs", "2", "--seed", "4",
+             "--device", "cpu", "--no-progress"]
+    for name in ("before", "after"):
+        assert main([*start, "--out", str(tmp_path / name)]) == 0
+    assert main(["-q", "train", "--resume", str(tmp_path / "before"), "--epochs", "3", "--no-progress"]) == 0
+
+    changed = {**recipes.RECIPES["fast"]["mnist-5k"], "batch_size": 32, "lr": 0.05, "rotate_degrees": 0}
+    monkeypatch.setitem(recipes.RECIPES["fast"], "mnist-5k", changed)
+    assert main(["-q", "train", "--resume", str(tmp_path / "after"), "--epochs", "3", "--no-progress"]) == 0
+
+    before, after = load_checkpoint(tmp_path / "before"), load_checkpoint(tmp_path / "after")
+    assert after["config"]["batch_size"] == before["config"]["batch_size"] == 128
+    assert _epoch_records(tmp_path / "after") == _epoch_records(tmp_path / "before")  # same steps, same losses
+    assert all(torch.equal(before["state_dict"][k], after["state_dict"][k]) for k in before["state_dict"])
+    assert after["config"]["explicit"] == sorted(["dataset", "model", "epochs", "seed"])
+
+    # the same table change does reach a new run: the test would notice if the patch missed
+    assert main([*start, "--out", str(tmp_path / "new")]) == 0
+    assert load_checkpoint(tmp_path / "new")["config"]["batch_size"] == 32
+
+
+def test_a_checkpoint_from_before_recipes_were_recorded_still_resumes(tmp_path):
+    from digitlab.cli import main
+    from digitlab.inference.checkpoint import save_checkpoint
+
+    run = tmp_path / "old"
+    train(TrainConfig(dataset="mnist-5k", model="seed-tiny", epochs=1, seed=2, device="cpu"), run, progress=False)
+    state = load_checkpoint(run)
+    old_config = {k: v for k, v in state["config"].items() if k not in ("recipe", "explicit")}
+    save_checkpoint(run / "checkpoint.pt", {**state, "config": {**old_config, "no-longer-a-setting": 1}})
+    assert main(["-q", "train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 0
+    resumed = load_checkpoint(run)
+    assert resumed["epoch"] == 2 and resumed["config"]["model"] == "seed-tiny"
+    assert resumed["config"]["batch_size"] == state["config"]["batch_size"]
 
 
 def test_existing_run_is_not_overwritten(trained_run):

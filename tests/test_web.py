@@ -65,7 +65,8 @@ def data_url(png: bytes) -> str:
 
 def multipart(fields: dict, file: bytes) -> tuple[bytes, str]:
     boundary = "digitlabboundary"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k,
+             v in fields.items()]
     parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.png"\r\n'
                  f"Content-Type: image/png\r\n\r\n".encode() + file + b"\r\n")
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
@@ -85,7 +86,8 @@ def test_predict_json_and_multipart(board, digits):
         status, answer = call(server.url, "/api/predict", {"image": data_url(drawing(image))})
         assert status == 200
         assert len(answer["probabilities"]) == 10 and abs(sum(answer["probabilities"]) - 1) < 1e-4
-        assert np.array(answer["input28"]).shape == (28, 28) and answer["digit"] == int(np.argmax(answer["probabilities"]))
+        assert np.array(answer["input28"]).shape == (28, 28)
+        assert answer["digit"] == int(np.argmax(answer["probabilities"]))
         correct += answer["digit"] == label
     assert correct >= 9
     body, content_type = multipart({}, drawing(images[0]))
@@ -269,7 +271,8 @@ def _finetune_board(trained_run, tmp_path, **tuner_options):
     from digitlab.web.finetune import FineTuner
     store = SampleStore(tmp_path / "samples.sqlite")
     service = ModelService(trained_run)
-    tuner = FineTuner(service, store, tmp_path / "versions", base_samples=1500, held_out=1000, epochs=1, **tuner_options)
+    tuner = FineTuner(service, store, tmp_path / "versions", base_samples=1500, held_out=1000, epochs=1,
+                      **tuner_options)
     return store, service, tuner
 
 
@@ -349,7 +352,8 @@ def test_serve_without_checkpoint_trains_the_default_model_once(tmp_path, monkey
     checkpoint = default_checkpoint(str(tmp_path))
     assert checkpoint == tmp_path / "models" / "default" / "checkpoint.pt" and checkpoint.is_file()
     stamp = checkpoint.stat().st_mtime_ns
-    assert default_checkpoint(str(tmp_path)) == checkpoint and checkpoint.stat().st_mtime_ns == stamp  # loaded, not retrained
+    # loaded, not retrained
+    assert default_checkpoint(str(tmp_path)) == checkpoint and checkpoint.stat().st_mtime_ns == stamp
     service = ModelService(checkpoint)
     assert service.info.name == "digitnet-lite-dense" and service.info.accuracy > 0.97
 
@@ -366,7 +370,7 @@ def worker_board(trained_run, tmp_path):
 
 def _always_three(trained_run, path: Path) -> Path:
     """A copy of the trained model whose last layer answers 3 whatever it is shown."""
-    from digitlab.training.checkpoint import load_checkpoint, save_checkpoint
+    from digitlab.inference.checkpoint import load_checkpoint, save_checkpoint
     payload = load_checkpoint(trained_run)
     state = payload["state_dict"]
     last = [k for k, v in state.items() if k.endswith("bias") and v.shape == (10,)][-1]
@@ -405,6 +409,7 @@ def test_prediction_workers_take_a_burst_in_one_big_batch(trained_run, digits, n
     import asyncio
 
     import uvloop
+
     from digitlab.web.workers import PredictWorkers
     pngs = [drawing(image, offset=(10 + i, 40)) for i, image in enumerate(digits[0])] * 6
     loop = uvloop.new_event_loop() if new_loop == "uvloop" else asyncio.new_event_loop()  # uvicorn's is uvloop

@@ -14,6 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from digitlab.data.loader import normalize
+from digitlab.inference.numpy_module import NumpyModule
+from digitlab.inference.trained_model import InferenceModel
 
 
 class Inspector:
@@ -41,9 +43,7 @@ class Inspector:
         raise NotImplementedError
 
     @staticmethod
-    def for_model(model: nn.Module, mean, std) -> "Inspector":
-        from digitlab.training.numpy_trainer import NumpyModule
-        from digitlab.training.inference_model import InferenceModel
+    def for_model(model: nn.Module, mean, std) -> Inspector:
         if isinstance(model, InferenceModel):  # look at the network itself, in full precision, one view
             model = model.model
         if isinstance(model, NumpyModule):
@@ -67,6 +67,9 @@ def _gradcam(activations: np.ndarray, gradients: np.ndarray, size: tuple[int, in
 
 
 class TorchInspector(Inspector):
+    def _x(self, images: torch.Tensor) -> torch.Tensor:
+        return super()._x(images).to(next(self.model.parameters()).dtype)  # a float64 or bf16 model too
+
     def _convs(self) -> list[tuple[str, nn.Conv2d]]:
         return [(name, m) for name, m in self.model.named_modules() if isinstance(m, nn.Conv2d)]
 
@@ -152,8 +155,8 @@ class NumpyInspector(Inspector):
         return [(f"layers.{i}", np.maximum(outputs[self._activation_index(i)], 0)) for i in self._conv_indices()]
 
     def penultimate(self, images, batch_size: int = 1000):
-        return np.concatenate([self._forward_all(images[i:i + batch_size])[-2].reshape(len(images[i:i + batch_size]), -1)
-                               for i in range(0, len(images), batch_size)])
+        batches = (images[i:i + batch_size] for i in range(0, len(images), batch_size))
+        return np.concatenate([self._forward_all(batch)[-2].reshape(len(batch), -1) for batch in batches])
 
     def saliency_and_gradcam(self, images, targets):
         outputs = self._forward_all(images)

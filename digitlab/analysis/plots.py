@@ -74,7 +74,8 @@ def plot_confusion(confusion: np.ndarray, classes: list[str]) -> Figure:
     ax.set_yticks(range(k), classes, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"confusion matrix ({int(confusion.sum())} images, accuracy {np.trace(confusion) / confusion.sum():.2%})")
+    accuracy = np.trace(confusion) / confusion.sum()
+    ax.set_title(f"confusion matrix ({int(confusion.sum())} images, accuracy {accuracy:.2%})")
     fig.tight_layout()
     return fig
 
@@ -91,7 +92,8 @@ def plot_misclassified(images: np.ndarray, labels: np.ndarray, probabilities: np
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong):
         ax.axis("on")
-        _show(ax, _digit(images[i]), f"true {classes[labels[i]]}\nsaid {classes[predicted[i]]} {probabilities[i, predicted[i]]:.0%}")
+        _show(ax, _digit(images[i]),
+              f"true {classes[labels[i]]}\nsaid {classes[predicted[i]]} {probabilities[i, predicted[i]]:.0%}")
     fig.suptitle(f"most confident mistakes ({len(np.flatnonzero(predicted != labels))} in all)", fontsize=10)
     fig.tight_layout()
     return fig
@@ -105,7 +107,8 @@ def plot_kernels(kernels: list[np.ndarray], second_layer_sample: int = 32) -> Fi
         second = kernels[1]
         rng = np.random.default_rng(0)
         picks = [(f, c) for f in range(second.shape[0]) for c in range(second.shape[1])]
-        for f, c in [picks[i] for i in sorted(rng.choice(len(picks), min(second_layer_sample, len(picks)), replace=False))]:
+        chosen = sorted(rng.choice(len(picks), min(second_layer_sample, len(picks)), replace=False))
+        for f, c in [picks[i] for i in chosen]:
             panels.append((f"conv2 #{f}<-{c}", second[f, c]))
     rows, cols = _grid(len(panels), 12)
     fig, axes = plt.subplots(rows, cols, figsize=(1.05 * cols, 1.2 * rows), squeeze=False)
@@ -198,7 +201,8 @@ def plot_shift_feature_maps(before: np.ndarray, after: np.ndarray, maps_before: 
     """A digit and its first-layer maps, before and after a shift: the maps move with the digit."""
     n = min(per_layer, maps_before.shape[0])
     fig, axes = plt.subplots(2, n + 1, figsize=(1.2 * (n + 1), 2.8), squeeze=False)
-    for row, (digit, maps, name) in enumerate(((before, maps_before, "original"), (after, maps_after, f"shifted {pixels}px"))):
+    rows = ((before, maps_before, "original"), (after, maps_after, f"shifted {pixels}px"))
+    for row, (digit, maps, name) in enumerate(rows):
         _show(axes[row, 0], _digit(digit), name)
         for f in range(n):
             _show(axes[row, f + 1], maps[f], f"map #{f}" if row == 0 else None, cmap="viridis")

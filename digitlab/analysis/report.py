@@ -19,9 +19,10 @@ from matplotlib.figure import Figure
 from digitlab.analysis import plots
 from digitlab.analysis.inspect import Inspector
 from digitlab.analysis.robustness import run_study, shifted
+from digitlab.inference.checkpoint import checkpoint_test_split
+from digitlab.inference.trained_model import load_trained
 from digitlab.training.evaluate import evaluate
 from digitlab.training.metrics import METRICS_NAME, read_metrics
-from digitlab.training.trainer import checkpoint_test_split, load_trained
 from digitlab.utils.files import atomic_write
 
 log = logging.getLogger("digitlab")
@@ -64,7 +65,8 @@ def build_report(checkpoint: str | Path, out_dir: str | Path, dataset: str | Non
 
     # Training curves, from the run folder's metrics (or the checkpoint's epoch history).
     run_dir = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
-    records = read_metrics(run_dir / METRICS_NAME) if (run_dir / METRICS_NAME).exists() else list(payload.get("history", []))
+    metrics = run_dir / METRICS_NAME
+    records = read_metrics(metrics) if metrics.exists() else list(payload.get("history", []))
     if records:
         figure("curves.png", plots.plot_curves(records), "Training curves",
                "Loss and error rate per epoch for the training and validation splits (log scale); "
@@ -130,7 +132,8 @@ def _write_html(path: Path, payload: dict, source: str, accuracy: float, section
     cards = "\n".join(
         f'<section><h2>{esc(title)}</h2><img src="{esc(name)}" alt="{esc(title)}"><p>{esc(caption)}</p></section>'
         for name, title, caption in sections)
-    shift_rows = "".join(f"<tr><td>{p}</td>" + "".join(f"<td>{study['shift'][d][k]:.2%}</td>" for d in ("right", "left", "down", "up"))
+    directions = ("right", "left", "down", "up")
+    shift_rows = "".join(f"<tr><td>{p}</td>" + "".join(f"<td>{study['shift'][d][k]:.2%}</td>" for d in directions)
                          + "</tr>" for k, p in enumerate(study["shift"]["pixels"]))
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -138,13 +141,15 @@ def _write_html(path: Path, payload: dict, source: str, accuracy: float, section
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
 img {{ max-width: 100%; border: 1px solid #ddd; }}
-section {{ margin: 2em 0; }} table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 2px 8px; }}
+section {{ margin: 2em 0; }} table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ccc; padding: 2px 8px; }}
 </style></head><body>
 <h1>digitlab report: {esc(model)}</h1>
 <p>Accuracy <b>{accuracy:.2%}</b> on the {esc(source)}; trained on {esc(str(payload.get('dataset', '?')))}
 for {len(payload.get('history', []))} epochs.</p>
 {cards}
-<section><h2>Accuracy under shifts</h2><table><tr><th>pixels</th><th>right</th><th>left</th><th>down</th><th>up</th></tr>
+<section><h2>Accuracy under shifts</h2>
+<table><tr><th>pixels</th><th>right</th><th>left</th><th>down</th><th>up</th></tr>
 {shift_rows}</table></section>
 </body></html>
 """

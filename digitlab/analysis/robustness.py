@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from digitlab.data.augment import shift_images
 from digitlab.data.datasets import Split
-from digitlab.training.augment import shift_images
 from digitlab.training.evaluate import evaluate
 
 SHIFT_DIRECTIONS = {"right": (0, 1), "left": (0, -1), "down": (1, 0), "up": (-1, 0)}
@@ -67,8 +67,10 @@ def blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:
     kernel = (kernel / kernel.sum()).to(images.device)
     c = images.shape[1]
     x = images.float()
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1),
+                 groups=c)
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1),
+                 groups=c)
     return x.round().clamp(0, 255).to(torch.uint8)
 
 

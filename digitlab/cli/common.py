@@ -41,7 +41,8 @@ def format_table(rows: list[list], header: list[str]) -> str:
     """Plain-text table: numeric columns right-aligned, text columns left-aligned."""
     cells = [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
-    numeric = [bool(cells) and all(_NUMERIC.match(r[i]) or r[i] in ("", "-") for r in cells) for i in range(len(header))]
+    numeric = [bool(cells) and all(_NUMERIC.match(r[i]) or r[i] in ("", "-") for r in cells)
+               for i in range(len(header))]
     def line(row):
         return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)).rstrip()
     return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in cells)])

@@ -6,8 +6,9 @@ from digitlab.cli.common import add_data_options, add_device, add_json, format_t
 from digitlab.data.datasets import Split
 from digitlab.data.idx import read_pair
 from digitlab.errors import ConfigError
+from digitlab.inference.checkpoint import check_fits_model, checkpoint_test_split
+from digitlab.inference.trained_model import load_trained
 from digitlab.training.evaluate import evaluate
-from digitlab.training.trainer import check_fits_model, checkpoint_test_split, load_trained
 
 
 def add_parser(commands) -> None:

@@ -19,14 +19,16 @@ def add_parser(commands) -> None:
     p.set_defaults(run=run)
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="checkpoint file or run folder")
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="(default: onnx)")
-    p.add_argument("--out", metavar="FILE", help="output file (default: the checkpoint's folder, model.onnx or model.ts)")
+    p.add_argument("--out", metavar="FILE",
+                   help="output file (default: the checkpoint's folder, model.onnx or model.ts)")
     p.add_argument("--no-fold-bn", action="store_true", help="keep BatchNorm layers as they are")
     p.add_argument("--int8", action="store_true",
-                   help="ONNX with int8 weights and activations (~1.7x faster in ONNX Runtime on CPUs with VNNI); activation "
-                        "ranges are calibrated on 512 training images")
+                   help="ONNX with int8 weights and activations (faster in ONNX Runtime on CPUs with VNNI: see "
+                        "README); activation ranges are calibrated on 512 training images")
     p.add_argument("--calibration-data", metavar="NAME",
                    help="data set for --int8's calibration (default: the one the checkpoint was trained on)")
-    p.add_argument("--data-dir", metavar="DIR", help="data cache folder for --int8's calibration (default: the checkpoint's)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="data cache folder for --int8's calibration (default: the checkpoint's)")
     add_json(p)
 
 
@@ -44,7 +46,8 @@ def run(args) -> int:
         print_json(summary)
     else:
         precision = f" {summary['precision']}" if "precision" in summary else ""
-        print(f"{summary['out']}: {summary['format']}{precision}, {summary['bytes'] / 1024:.0f} KiB, {summary['model']} "
+        print(f"{summary['out']}: {summary['format']}{precision}, {summary['bytes'] / 1024:.0f} KiB, "
+              f"{summary['model']} "
               f"({len(summary['classes'])} classes, {summary['in_channels']}x{summary['image_size']}x"
               f"{summary['image_size']} uint8 in, logits out), {summary['batchnorm_folded']} BatchNorm layer(s) folded")
     return 0

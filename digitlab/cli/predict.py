@@ -33,9 +33,9 @@ def _predictor(args):
                               "(use --checkpoint for checkpoints and run folders)")
         if not Path(args.model).is_file():
             raise ConfigError(f"{args.model}: no such file")
-        from digitlab.deploy.onnx_predictor import OnnxPredictor
+        from digitlab.inference.onnx_runtime import OnnxPredictor
         return OnnxPredictor(args.model)
-    from digitlab.inference import Predictor
+    from digitlab.inference.predictor import Predictor
     return Predictor.from_checkpoint(args.checkpoint, args.device)
 
 

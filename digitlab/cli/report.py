@@ -45,7 +45,8 @@ def run_report(args) -> int:
 
 def run_robustness(args) -> int:
     from digitlab.analysis.robustness import run_study
-    from digitlab.training.trainer import checkpoint_test_split, load_trained
+    from digitlab.inference.checkpoint import checkpoint_test_split
+    from digitlab.inference.trained_model import load_trained
     model, payload = load_trained(args.checkpoint, args.device)
     split, source = checkpoint_test_split(payload, args.dataset, args.data_dir)
     norm = payload["normalization"]

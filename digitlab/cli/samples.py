@@ -19,7 +19,8 @@ def add_parser(commands) -> None:
     export.set_defaults(run=run_export)
     export.add_argument("--out", required=True, metavar="DIR", help="folder for the IDX files")
     export.add_argument("--db", metavar="PATH", help="SQLite file (default: CACHE/samples.sqlite)")
-    export.add_argument("--data-dir", metavar="DIR", help="data cache folder (default: $DIGITLAB_DATA or ~/.cache/digitlab)")
+    export.add_argument("--data-dir", metavar="DIR",
+                        help="data cache folder (default: $DIGITLAB_DATA or ~/.cache/digitlab)")
     add_json(export)
 
 

@@ -1,7 +1,7 @@
 """digitlab serve: the drawing board, a web page to draw digits and teach the model.
 
-Without --checkpoint it loads the default model from the cache, training it first (about
-30 s on 2 cores) if there is none. It binds to 127.0.0.1 unless --host says otherwise.
+Without --checkpoint it loads the default model from the cache, training it first (the fast
+recipe: well under a minute on 2 cores) if there is none. It binds to 127.0.0.1 unless --host says otherwise.
 Samples go to a SQLite file (--db, default: the cache's samples.sqlite).
 """
 
@@ -61,11 +61,12 @@ def default_checkpoint(data_dir: str | None) -> Path:
 
 
 def run(args) -> int:
+    import torch
+    import uvicorn
+
     from digitlab.web.app import create_app
     from digitlab.web.service import ModelService
     from digitlab.web.storage import SampleStore
-    import torch
-    import uvicorn
 
     if args.workers < 0:
         raise ConfigError(f"--workers must be 0 or more, not {args.workers}")

@@ -9,18 +9,21 @@ data set being trained on; the chosen settings are printed and saved in the chec
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from digitlab.cli.common import add_data_options, add_device, add_json, print_json
 from digitlab.errors import ConfigError
+from digitlab.inference.checkpoint import NPZ_CHECKPOINT_NAME, load_checkpoint
 from digitlab.training import TrainConfig, train
-from digitlab.training.checkpoint import load_checkpoint
-from digitlab.training.distributed import Distributed
 from digitlab.training.config import ENGINES, OPTIMIZERS, PRECISIONS, SCHEDULES
-from digitlab.training.recipes import RECIPES
+from digitlab.training.distributed import Distributed
+from digitlab.training.recipes import RECIPE_NAMES
+from digitlab.training.runner import check_engine_options
 
 # option name -> TrainConfig field it sets (all default to None: "not given on the command line")
 _OVERRIDES = ["dataset", "engine", "model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
-              "label_smoothing", "shift_pixels", "rotate_degrees", "scale", "precision", "val_fraction", "seed", "data_dir", "test_set",
-              "image_size"]
+              "label_smoothing", "shift_pixels", "rotate_degrees", "scale", "precision", "val_fraction", "seed",
+              "data_dir", "test_set", "image_size"]
 
 
 def add_parser(commands) -> None:
@@ -28,25 +31,32 @@ def add_parser(commands) -> None:
     p = commands.add_parser("train", help="train a model", description=__doc__)
     p.set_defaults(run=run)
     add_data_options(p, default=None)
-    p.add_argument("--recipe", choices=list(RECIPES), default=None,
-                   help="preset settings per data set for the options not given: fast (default), best, or none "
-                        "(plain defaults); see README")
-    p.add_argument("--model", help="model name, see 'digitlab models' (default: the recipe's, digitnet-lite-dense for "
-                                   "digits, digitnet-fast for clothes, digitnet otherwise; numpy-lenet with --engine numpy)")
+    p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
+                   help="preset settings per engine and data set for the options not given: fast (default), "
+                        "best (torch engine), or none (plain defaults); see README")
+    p.add_argument("--model", help="model name, see 'digitlab models' (default: the recipe's, digitnet-lite-dense "
+                                   "for digits, digitnet-fast for clothes, digitnet otherwise; numpy-lenet with "
+                                   "--engine numpy)")
     p.add_argument("--engine", choices=ENGINES, help="torch, or numpy: the from-scratch NumPy network "
                                                      "(models numpy-lenet, numpy-seed) (default: torch)")
-    p.add_argument("--epochs", type=int, help=f"passes over the training data (default: the recipe's, else {defaults.epochs})")
-    p.add_argument("--batch-size", type=int, help=f"images per step (default: the recipe's, else {defaults.batch_size})")
+    p.add_argument("--epochs", type=int,
+                   help=f"passes over the training data (default: the recipe's, else {defaults.epochs})")
+    p.add_argument("--batch-size", type=int,
+                   help=f"images per step (default: the recipe's, else {defaults.batch_size})")
     p.add_argument("--lr", type=float, help=f"peak learning rate (default: the recipe's, else {defaults.lr})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default: the recipe's, else {defaults.optimizer})")
     p.add_argument("--weight-decay", type=float, help=f"(default: the recipe's, else {defaults.weight_decay})")
-    p.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (default: the recipe's, else {defaults.schedule})")
+    p.add_argument("--schedule", choices=SCHEDULES,
+                   help=f"learning-rate schedule (default: the recipe's, else {defaults.schedule})")
     p.add_argument("--label-smoothing", type=float, help=f"(default: the recipe's, else {defaults.label_smoothing})")
-    p.add_argument("--shift-pixels", type=int, help=f"random shift augmentation (default: the recipe's, else {defaults.shift_pixels})")
-    p.add_argument("--rotate-degrees", type=float, help="random rotation augmentation, degrees (default: the recipe's, else 0)")
+    p.add_argument("--shift-pixels", type=int,
+                   help=f"random shift augmentation (default: the recipe's, else {defaults.shift_pixels})")
+    p.add_argument("--rotate-degrees", type=float,
+                   help="random rotation augmentation, degrees (default: the recipe's, else 0)")
     p.add_argument("--scale", type=float, help="random zoom augmentation in [1-s, 1+s] (default: the recipe's, else 0)")
-    p.add_argument("--precision", choices=PRECISIONS, help="bf16 autocasts convolutions and matmuls "
-                                                           "(default: the recipe's, else fp32)")
+    p.add_argument("--precision", choices=PRECISIONS, help="bf16 autocasts convolutions and matmuls; auto: bf16 "
+                                                           "where the hardware computes it natively, else fp32 "
+                                                           "(default: the recipe's, auto; else fp32)")
     p.add_argument("--val-fraction", type=float, help=f"share of training data held out for validation "
                                                       f"(default: the recipe's, else {defaults.val_fraction})")
     p.add_argument("--test-set", metavar="NAME", help="evaluate on this data set's test split instead "
@@ -66,22 +76,16 @@ def add_parser(commands) -> None:
 def _config(args) -> TrainConfig:
     given = {name: getattr(args, name) for name in _OVERRIDES if getattr(args, name) is not None}
     if args.resume:
+        if (Path(args.resume) / NPZ_CHECKPOINT_NAME).exists() or args.resume.endswith(".npz"):
+            check_engine_options(TrainConfig(engine="numpy"), resume=True)
         saved = load_checkpoint(args.resume)["config"]
         changed = {k: v for k, v in given.items() if k != "epochs" and saved.get(k) != v}
         if changed:
             raise ConfigError(f"--resume continues a run as it was configured; only --epochs may change "
                               f"(got {', '.join('--' + k.replace('_', '-') for k in changed)})")
-        cfg = TrainConfig.from_dict(saved)
-        if "epochs" in given:
-            cfg.epochs = given["epochs"]
-            cfg.explicit = sorted(set(cfg.explicit) | {"epochs"})
+        cfg = TrainConfig(epochs=given.get("epochs", saved.get("epochs", 1)), device=args.device).resumed_from(saved)
     else:
-        numpy_engine = given.get("engine") == "numpy"
-        if numpy_engine and "model" not in given:
-            given["model"] = "numpy-lenet"
-        recipe = args.recipe or (None if numpy_engine else "fast")
-        cfg = TrainConfig(**given, recipe=None if recipe == "none" else recipe, explicit=sorted(given))
-    cfg.device = args.device
+        cfg = TrainConfig(**given, recipe=args.recipe or "fast", explicit=sorted(given), device=args.device)
     return cfg
 
 
@@ -100,7 +104,8 @@ def run(args) -> int:
     else:
         val = f", validation accuracy {summary['val_accuracy']:.2%}" if summary["val_accuracy"] is not None else ""
         print(f"test accuracy {summary['test_accuracy']:.2%}{val} "
-              f"({result.dataset.name}, {summary['model']}, {summary['epochs']} epochs, {summary['train_seconds']:.1f} s, "
+              f"({result.dataset.name}, {summary['model']}, {summary['epochs']} epochs, "
+              f"{summary['train_seconds']:.1f} s, "
               f"{summary['train_images_per_s']:.0f} images/s)")
         print(f"checkpoint: {summary['checkpoint']}")
     return 0

@@ -133,7 +133,7 @@ def decode_files(files: list[tuple[Path, int]], size: int, progress: bool = True
     # Pillow releases the GIL while decoding and resizing, so threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         results = pool.map(lambda item: _decode(item[0], size), files)
-        for (path, label), result in tqdm(zip(files, results), total=len(files), desc="reading pictures",
+        for (_, label), result in tqdm(zip(files, results), total=len(files), desc="reading pictures",
                                           unit="img", leave=False, disable=None if progress else True):
             if isinstance(result, str):
                 skipped.append(result)

@@ -9,7 +9,7 @@ happen once per batch, on the device.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from digitlab.training.augment import shift_images
+from digitlab.data.augment import shift_images
 
 DIRECTIONS = torch.tensor([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])
 

@@ -47,8 +47,8 @@ def to_grey(image: Image.Image) -> np.ndarray:
     """Float grey levels in [0, 1]; transparency is flattened onto a contrasting background.
 
     Pillow computes the grey levels (ITU-R 601 weights, as for an RGB image) and checks the alpha
-    channel: a browser canvas is an opaque RGBA PNG, and doing this in float arrays took 1.56 ms
-    of the 2.1 ms that preprocessing one drawing from the page took.
+    channel: a browser canvas is an opaque RGBA PNG, and doing this in float arrays was most of
+    the time that preprocessing one drawing from the page took (benchmarks/drawn_digits.py).
     """
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image if image.mode == "RGBA" else image.convert("RGBA")

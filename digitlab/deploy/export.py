@@ -25,11 +25,11 @@ import torch.nn as nn
 
 from digitlab import __version__
 from digitlab.data.datasets import is_picture_dataset
-from digitlab.deploy.onnx_predictor import METADATA_KEY
 from digitlab.deploy.quantize import calibration_sample, quantize_onnx
 from digitlab.errors import CheckpointError, DigitlabError
+from digitlab.inference.checkpoint import check_fits_model, checkpoint_dataset, load_checkpoint, model_from_checkpoint
+from digitlab.inference.onnx_runtime import METADATA_KEY
 from digitlab.models.folding import fold_batchnorm
-from digitlab.training.checkpoint import load_checkpoint, model_from_checkpoint
 from digitlab.utils.files import atomic_write
 
 FORMATS = ("onnx", "torchscript")
@@ -118,8 +118,6 @@ def _quiet_exporter():
 
 
 def _calibration_images(payload: dict, dataset: str | None, data_dir: str | None):
-    from digitlab.training.trainer import check_fits_model, checkpoint_dataset
-
     train = checkpoint_dataset(payload, dataset, data_dir).train
     check_fits_model(train, payload, dataset or "the calibration data set")
     return calibration_sample(train.images.numpy())

@@ -5,25 +5,25 @@ by 2x2 max-pooling (28 -> 14 -> 7 -> 3), then one linear layer. BatchNorm lets i
 high learning rates, pooling early keeps the expensive convolutions small, and it has no
 dense hidden layer to overfit with.
 
-digitnet-lite trades a tenth of a point for speed: a 4x4 stride-2 first conv (in int8 the
-1-channel conv at full size and its pool were 45% of the time) and channels 24-48-96.
+digitnet-lite trades a little accuracy for speed: a 4x4 stride-2 first conv (in int8 the
+1-channel conv at full size and its pool were the largest share of the time) and channels 24-48-96.
 
 digitnet-poolfirst pools straight after each convolution, then normalises (as the CIFAR-10
 speed records do): BatchNorm and ReLU see a quarter of the values, so a training step costs
-~15% less, for the same weights. Its BatchNorm cannot be folded into the conv directly;
+less, for the same weights. Its BatchNorm cannot be folded into the conv directly;
 export swaps it in front of the pool first where that computes the same (positive scales).
 
 digitnet-fast (Fashion-MNIST's recipe) moves capacity from where it is dear to where it is
 cheap: 16 first channels instead of 32 (the 1-channel conv on the full 28x28 image was the
 most expensive forward conv of a training step) and a 256-unit hidden layer with BatchNorm
-after the convolutions, which costs little on a 3x3x128 map. Pool-first blocks as above. In
-the fast recipe on 2 cores it reached 93.59-93.64% on Fashion-MNIST in 50-56 s (digitnet-
-poolfirst: 93.10% in 57-60 s), three seeds.
+after the convolutions, which costs little on a 3x3x128 map. Pool-first blocks as above.
 
 digitnet-lite-dense (the digit recipes' model, so the default one) is digitnet-lite with a
-16-channel stem and the same 256-unit BN hidden layer: 99.08-99.20% on real MNIST test digits
-from mnist-5k in 17-19 s (digitnet-lite: 98.90-98.96%, digitnet-fast 99.18-99.28% in 19-23 s),
-and as int8 through ONNX Runtime ~0.9x digitnet-lite's speed, 1.6x digitnet-fast's.
+16-channel stem and the same 256-unit BN hidden layer: nearly digitnet-fast's accuracy on
+digits at nearly digitnet-lite's int8 speed.
+
+The figures behind each choice come from benchmarks/speed.py and benchmarks/zoo.py; the README
+keeps them.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def _poolfirst_blocks(widths: tuple[int, ...], in_channels: int) -> list[nn.Modu
 
 @register_model("digitnet-poolfirst")
 def digitnet_poolfirst(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Module:
-    """digitnet with each block as conv -> max-pool -> BN -> ReLU: ~15% faster training steps."""
+    """digitnet with each block as conv -> max-pool -> BN -> ReLU: cheaper training steps (benchmarks/zoo.py)."""
     return nn.Sequential(*_poolfirst_blocks((32, 64, 128), in_channels), *_head(128, image_size // 8, num_classes))
 
 

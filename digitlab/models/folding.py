@@ -42,8 +42,8 @@ def _move_pooling_after_activation(model: nn.Module) -> None:
     Max-pooling commutes with any increasing per-channel map: ReLU, and an eval-mode BN
     (x * scale + shift per channel) whose scales are all positive. Moved behind them, the BN
     can fold into the conv before it and the ReLU fuse with it, and the int8 model keeps its
-    pools in uint8 (in pool-first order ONNX Runtime dequantized around each pool: digitnet-fast
-    ran at 13,600 int8 images/s, 30,900 reordered). Training keeps pool-first order, where it is cheaper.
+    pools in uint8 (in pool-first order ONNX Runtime dequantized around each pool, at a large cost
+    in int8 speed: benchmarks/export.py). Training keeps pool-first order, where it is cheaper.
     """
     for sequence in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         for i in range(len(sequence) - 1):  # a pool swapped forward is looked at again at i + 1

@@ -6,8 +6,8 @@ docstring's first line is the model's description in `digitlab models`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch.nn as nn
 

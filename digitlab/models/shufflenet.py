@@ -17,7 +17,8 @@ from digitlab.models.registry import register_model
 
 
 class ShuffleUnit(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, stride: int, groups: int, concat: bool, first_groups: int | None = None):
+    def __init__(self, in_ch: int, out_ch: int, stride: int, groups: int, concat: bool,
+                 first_groups: int | None = None):
         super().__init__()
         self.stride, self.concat = stride, concat
         branch_out = out_ch - in_ch if concat else out_ch

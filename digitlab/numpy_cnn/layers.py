@@ -110,7 +110,8 @@ class MaxPool2D(Layer):
         k = self.kernel
         n, c, h, w = self.x_shape = x.shape
         if self._tiles(x.shape):   # (N, C, Ho, k, Wo, k) -> (N, C, Ho, Wo, k*k)
-            flat = x.reshape(n, c, h // k, k, w // k, k).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h // k, w // k, k * k)
+            tiles = x.reshape(n, c, h // k, k, w // k, k).transpose(0, 1, 2, 4, 3, 5)
+            flat = tiles.reshape(n, c, h // k, w // k, k * k)
         else:
             win = windows(x, k, k, self.stride)
             flat = win.reshape(*win.shape[:4], k * k)

@@ -1,4 +1,4 @@
-"""Softmax and cross-entropy, fused: their joint gradient is simply p - onehot(y)."""
+"""Softmax and cross-entropy, fused: their joint gradient is simply p - target."""
 
 from __future__ import annotations
 
@@ -11,12 +11,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean loss -log p[y] over the batch, and dL/dlogits = (softmax(logits) - onehot(y)) / N."""
-    n = len(labels)
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray,
+                          label_smoothing: float = 0.0) -> tuple[float, np.ndarray]:
+    """Mean loss -sum_k t_k log p_k over the batch, and dL/dlogits = (softmax(logits) - t) / N.
+
+    The target t is onehot(y), or with label smoothing e: (1 - e) onehot(y) + e / K, as in
+    torch.nn.functional.cross_entropy; it keeps the network from driving logits to infinity.
+    """
+    n, k = logits.shape
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -log_p[np.arange(n), labels].mean()
-    dlogits = np.exp(log_p)
-    dlogits[np.arange(n), labels] -= 1
-    return float(loss), dlogits / n
+    target = np.full_like(log_p, label_smoothing / k)
+    target[np.arange(n), labels] += 1.0 - label_smoothing
+    loss = -(target * log_p).sum(axis=1).mean()
+    return float(loss), (np.exp(log_p) - target) / n

@@ -6,10 +6,16 @@ import numpy as np
 
 
 class SGD:
-    """v = momentum * v + g (+ weight_decay * w);  w -= lr * v."""
+    """g += weight_decay * w (weights only);  v = momentum * v + g;  w -= lr * v.
 
-    def __init__(self, model, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
+    nesterov: w -= lr * (g + momentum * v), a step from where momentum is about to carry the
+    weights (torch.optim.SGD's nesterov=True, which the PyTorch engine uses).
+    """
+
+    def __init__(self, model, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0,
+                 nesterov: bool = False):
         self.model, self.lr, self.momentum, self.weight_decay = model, lr, momentum, weight_decay
+        self.nesterov = nesterov
         self.velocity = {key: np.zeros_like(p) for key, p, _ in model.parameters()}
 
     def step(self) -> None:
@@ -19,7 +25,7 @@ class SGD:
             v = self.velocity[key]
             v *= self.momentum
             v += grad
-            param -= self.lr * v
+            param -= self.lr * (grad + self.momentum * v if self.nesterov else v)
 
 
 class Adam:

@@ -8,7 +8,7 @@ from digitlab.errors import ConfigError
 
 ENGINES = ("torch", "numpy")
 OPTIMIZERS = ("adamw", "sgd")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 SCHEDULES = ("onecycle", "cosine", "constant")
 
 
@@ -30,7 +30,8 @@ class TrainConfig:
     rotate_degrees: float = 0.0  # random rotation in [-d, d] degrees (with scale: one affine warp per image)
     scale: float = 0.0           # random zoom in [1 - s, 1 + s]
     hflip: bool = False          # random horizontal flips (clothes, not digits)
-    precision: str = "fp32"      # "bf16": autocast matmuls and convolutions to bfloat16 (CPU with AVX-512 BF16, GPU)
+    precision: str = "fp32"      # "bf16": autocast matmuls and convolutions to bfloat16; "auto": bf16 where the
+                                 # device computes it natively (AVX-512 BF16, AMX, recent GPUs), else fp32
     tta: bool = False            # test-time augmentation: average the logits over small shifts (and flips with hflip)
     val_fraction: float = 0.1    # carved from the training data, stratified and seeded
     seed: int = 1
@@ -39,12 +40,12 @@ class TrainConfig:
     test_set: str | None = None  # another data set whose test split replaces this one's
     image_size: int = 64         # folder: data sets: pictures are fitted to image_size squares
     eval_batch_size: int = 500
-    channels_last: bool = True   # NHWC layout: 20-45% faster convolutions on CPU
+    channels_last: bool = True   # NHWC layout: oneDNN's faster CPU convolutions (benchmarks/zoo.py)
     log_every: int = 10          # steps between per-step records in metrics.jsonl
     recipe: str | None = None    # fills in the settings not in `explicit`, per data set (see recipes.py)
     explicit: list[str] = field(default_factory=list)  # settings the user gave, which a recipe keeps
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         checks = [
             (self.epochs >= 1, f"--epochs must be at least 1, not {self.epochs}"),
             (self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}"),
@@ -56,8 +57,10 @@ class TrainConfig:
             (0 <= self.scale < 1, f"--scale must be in [0, 1), not {self.scale}"),
             (0 <= self.shift_pixels <= 8, f"--shift-pixels must be in 0..8, not {self.shift_pixels}"),
             (self.engine in ENGINES, f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}"),
-            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}"),
-            (self.precision in PRECISIONS, f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"),
+            (self.optimizer in OPTIMIZERS,
+             f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}"),
+            (self.precision in PRECISIONS,
+             f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"),
             (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}"),
         ]
         for ok, message in checks:
@@ -65,10 +68,24 @@ class TrainConfig:
                 raise ConfigError(message)
         return self
 
+    def resumed_from(self, saved: dict) -> TrainConfig:
+        """The run's stored settings (recipe resolved when it started); only `epochs` and `device` come
+        from this config: a run resumes exactly as it started (nanoGPT's train.py does the same)."""
+        resumed = TrainConfig.from_dict(saved)
+        if self.epochs != resumed.epochs:
+            resumed.epochs, resumed.explicit = self.epochs, sorted({*resumed.explicit, "epochs"})
+        resumed.device = self.device
+        return resumed
+
+    def augmentation(self) -> dict:
+        """The batch augmentation settings, as data.augment.augment_batch takes them."""
+        return {"shift_pixels": self.shift_pixels, "rotate_degrees": self.rotate_degrees, "scale": self.scale,
+                "hflip": self.hflip}
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})

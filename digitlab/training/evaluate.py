@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from digitlab.data.datasets import Split
-from digitlab.data.loader import normalize
+from digitlab.inference.trained_model import predict_logits
 
 
 @dataclass
@@ -30,7 +30,8 @@ class Evaluation:
         predicted, actual = self.confusion.sum(axis=0), self.confusion.sum(axis=1)
         precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
         recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
-        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
+                       where=(precision + recall) > 0)
         return [
             {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for name, p, r, f, s in zip(classes, precision, recall, f1, actual)
@@ -46,28 +47,6 @@ class Evaluation:
         }
 
 
-def model_device(model: nn.Module) -> torch.device:
-    """Where the model's parameters live (the CPU for a parameterless wrapper such as NumpyModule)."""
-    first = next(model.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
-
-
-@torch.inference_mode()
-def predict_logits(model: nn.Module, images: torch.Tensor, mean, std, batch_size: int = 500) -> torch.Tensor:
-    """Logits for uint8 images (N, C, H, W), in batches, with the model in eval mode.
-
-    A model already in eval mode is left alone: walking its modules twice cost a served drawing 70 us.
-    """
-    was_training = model.training
-    if was_training:
-        model.eval()
-    device = model_device(model)
-    outs = [model(normalize(images[i:i + batch_size].to(device), mean, std)) for i in range(0, len(images), batch_size)]
-    if was_training:
-        model.train()
-    return torch.cat(outs) if outs else torch.empty(0)
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_size: int = 500) -> Evaluation:
     if len(split) == 0:
@@ -77,6 +56,7 @@ def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_
     labels = split.labels.to(logits.device)
     loss = float(F.cross_entropy(logits, labels))
     predicted, actual = logits.argmax(1).cpu().numpy(), split.labels.cpu().numpy()
-    confusion = np.bincount(actual * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
+    confusion = np.bincount(actual * num_classes + predicted, minlength=num_classes**2)
+    confusion = confusion.reshape(num_classes, num_classes)
     return Evaluation(loss, float((predicted == actual).mean()), confusion, predicted,
                       torch.softmax(logits, 1).cpu().numpy())

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from digitlab.data.augment import augment_batch
 from digitlab.data.datasets import Split
 from digitlab.data.loader import BatchLoader, normalize
 from digitlab.training.config import TrainConfig
+from digitlab.training.optimizer import build_optimizer
 from digitlab.training.schedule import lr_at
-from digitlab.training.trainer import augment, build_optimizer
 
 
 def fine_tune(model: nn.Module, split: Split, mean, std, epochs: int = 2, lr: float = 1e-3, batch_size: int = 64,
@@ -28,7 +29,8 @@ def fine_tune(model: nn.Module, split: Split, mean, std, epochs: int = 2, lr: fl
         for images, labels in loader:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total, cfg)
-            loss = F.cross_entropy(model(normalize(augment(images, cfg, generator), mean, std)), labels)
+            loss = F.cross_entropy(model(normalize(augment_batch(images, generator, **cfg.augmentation()), mean, std)),
+                                   labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

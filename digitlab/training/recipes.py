@@ -1,13 +1,20 @@
-"""Named training recipes: the settings that reach a good model fastest, per data set.
+"""Named training recipes: the settings that reach a good model fastest, per engine and data set.
 
 A recipe fills in the options the user did not give (`TrainConfig.explicit` lists the
-ones they did), and it is chosen after the data set is resolved: `digitlab train` on a
-machine without MNIST falls back to mnist-5k and gets mnist-5k's recipe.
+ones they did), and it is resolved once, when a run starts, after the data set is resolved:
+`digitlab train` on a machine without MNIST falls back to mnist-5k and gets mnist-5k's recipe.
+The checkpoint stores the resolved settings; a resumed run uses those, not this table.
+Each recipe's evidence is the benchmark named beside it; the figures are in the README.
 
+PyTorch engine (RECIPES):
   fast  the default: digitnet-lite-dense for digits, digitnet-fast for clothes, digitnet otherwise;
-        bfloat16 autocast, one-cycle AdamW, label smoothing, batch augmentation
+        bfloat16 autocast where the hardware has it, one-cycle AdamW, label smoothing, batch augmentation
+        (benchmarks/speed.py)
   best  longer training of a wider digitnet, for the last fraction of a point
   none  TrainConfig's plain defaults (seed-cnn, 4 epochs, fp32): the tutorial setting
+NumPy engine (NUMPY_RECIPES):
+  fast  the default: numpy-lenet, one-cycle Adam, shifted digits (benchmarks/numpy_engine.py)
+  none  TrainConfig's plain defaults with numpy-lenet
 """
 
 from __future__ import annotations
@@ -17,19 +24,18 @@ from dataclasses import replace
 from digitlab.errors import ConfigError
 from digitlab.training.config import TrainConfig
 
-_COMMON = dict(model="digitnet", optimizer="adamw", schedule="onecycle", precision="bf16", label_smoothing=0.1)
+# precision "auto": bf16 where the device computes it natively, fp32 where it would only be emulated
+_COMMON = dict(model="digitnet", optimizer="adamw", schedule="onecycle", precision="auto", label_smoothing=0.1)
 _FAST_DIGITS = dict(_COMMON, model="digitnet-lite-dense", batch_size=128, lr=6e-3, shift_pixels=2, rotate_degrees=10,
                     scale=0.1)
 
 RECIPES: dict[str, dict[str, dict]] = {
     "fast": {
-        # 5,000 digits: affine augmentation does the most; 24 epochs of 5,000 through digitnet-lite-dense take ~18 s
-        # on 2 cores: 99.20/99.20/99.08% on real MNIST test digits, seeds 0/1/2, and it answers ~1.6x as fast as
-        # digitnet-fast (99.28/99.28/99.18% in ~21 s); digitnet: 99.04% in ~27 s
+        # 5,000 digits: affine augmentation does the most; digitnet-lite-dense answers faster than digitnet-fast
+        # for a few hundredths of a point less (benchmarks/speed.py prints both)
         "mnist-5k": dict(_FAST_DIGITS, epochs=24, val_fraction=0.0, tta=True),
         "mnist": dict(_FAST_DIGITS, epochs=3, val_fraction=0.1),
-        # clothes: mirror images are free data; 5 epochs of 60,000 through digitnet-fast take ~52 s on 2 cores:
-        # 93.64/93.64/93.59%, seeds 0/1/2 (lr 5e-3 93.49%, 1e-2 93.63%; digitnet-poolfirst 93.10% in ~58 s)
+        # clothes: mirror images are free data; lr 7e-3 beat 5e-3 and 1e-2 (benchmarks/speed.py; README)
         "fashion-mnist": dict(_COMMON, model="digitnet-fast", epochs=5, batch_size=128, lr=7e-3, hflip=True,
                               val_fraction=0.0, tta=True),
         # photos in class folders (cats vs dogs): mirror images and shifts
@@ -51,17 +57,35 @@ RECIPES: dict[str, dict[str, dict]] = {
 }
 
 
-def recipe_settings(recipe: str, dataset: str) -> dict:
-    if recipe not in RECIPES:
-        raise ConfigError(f"unknown recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
-    table = RECIPES[recipe]
+_NUMPY_DIGITS = dict(model="numpy-lenet", optimizer="adamw", schedule="onecycle", batch_size=64, lr=4e-3,
+                     shift_pixels=2)
+
+NUMPY_RECIPES: dict[str, dict[str, dict]] = {
+    "fast": {
+        # 5,000 digits through numpy-lenet in about half a minute on 2 cores (benchmarks/numpy_engine.py)
+        "mnist-5k": dict(_NUMPY_DIGITS, epochs=20, val_fraction=0.0),
+        "mnist": dict(_NUMPY_DIGITS, epochs=3, val_fraction=0.1),
+        "fashion-mnist": dict(_NUMPY_DIGITS, epochs=5, shift_pixels=0, hflip=True, val_fraction=0.0),
+        "*": dict(_NUMPY_DIGITS, epochs=5, shift_pixels=0, val_fraction=0.1),
+    },
+    "none": {"*": dict(model="numpy-lenet")},
+}
+
+RECIPE_NAMES = tuple(dict.fromkeys([*RECIPES, *NUMPY_RECIPES]))
+
+
+def recipe_settings(recipe: str, dataset: str, engine: str = "torch") -> dict:
+    tables = NUMPY_RECIPES if engine == "numpy" else RECIPES
+    if recipe not in tables:
+        raise ConfigError(f"unknown recipe {recipe!r} for the {engine} engine: choose one of {', '.join(tables)}")
+    table = tables[recipe]
     kind = dataset.split(":")[0]  # "folder:DIR" -> "folder"
     return dict(table.get(dataset, table.get(kind, table["*"])))
 
 
 def apply_recipe(cfg: TrainConfig, dataset: str) -> TrainConfig:
-    """`cfg` with the recipe's settings for `dataset` wherever the user gave no value."""
+    """`cfg` with the recipe's settings for `dataset` and its engine wherever the user gave no value."""
     if not cfg.recipe:
         return cfg
-    settings = {k: v for k, v in recipe_settings(cfg.recipe, dataset).items() if k not in cfg.explicit}
+    settings = {k: v for k, v in recipe_settings(cfg.recipe, dataset, cfg.engine).items() if k not in cfg.explicit}
     return replace(cfg, **settings).validate()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
-from typing import Iterator
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,7 +46,7 @@ def torch_threads(count: int) -> Iterator[None]:
     """Run a block with `count` torch threads, e.g. 1 while NumPy's BLAS does the real work.
 
     Idle OpenMP threads of torch spin for a while after each small op and steal the cores
-    OpenBLAS needs: the NumPy engine trains 2x faster with torch on one thread.
+    OpenBLAS needs: the NumPy engine trains much faster with torch on one thread (benchmarks/numpy_engine.py).
     """
     before = torch.get_num_threads()
     torch.set_num_threads(count)
@@ -52,3 +54,26 @@ def torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# CPU flags of the instructions that compute bfloat16 natively (AVX-512 BF16, Intel AMX).
+_BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no flags known, so no native bf16 assumed
+        return frozenset()
+    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return frozenset(line.partition(":")[2].split())
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether `device` computes bfloat16 in hardware. Elsewhere PyTorch emulates it, several
+    times slower than float32 (benchmarks/speed.py on an AVX2-only CPU), so "auto" means fp32 there."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and bool(_cpu_flags() & _BF16_CPU_FLAGS)

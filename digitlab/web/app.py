@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digitlab.errors import DigitlabError
 from digitlab.web.finetune import FineTuner
-from digitlab.web.service import MAX_UPLOAD_BYTES, ModelService, decode_data_url
+from digitlab.web.protocol import MAX_UPLOAD_BYTES, decode_data_url
+from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
 from digitlab.web.workers import PredictionFailed
 
@@ -33,7 +34,7 @@ class ApiError(Exception):
 
 
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024  # the image plus form fields or base64 overhead headroom
-DRAIN_BYTES = 16 * 1024 * 1024                 # read (and drop) this much of an oversize body so the client sees the 413
+DRAIN_BYTES = 16 * 1024 * 1024                 # read (and drop) this much of an oversize body: the client sees the 413
 
 
 async def _capped_body(request: Request) -> tuple[bytes, Request]:

@@ -19,10 +19,9 @@ from pathlib import Path
 import torch
 
 from digitlab.data.datasets import Split
-from digitlab.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from digitlab.inference.checkpoint import checkpoint_dataset, load_checkpoint, model_from_checkpoint, save_checkpoint
 from digitlab.training.evaluate import evaluate
 from digitlab.training.finetune import fine_tune
-from digitlab.training.trainer import checkpoint_dataset
 from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,33 +10,11 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from digitlab.data.preprocess import preprocess_image
-from digitlab.errors import ConfigError, ImageError
-from digitlab.inference import Predictor
-from digitlab.prediction import Prediction
+from digitlab.errors import ConfigError
+from digitlab.inference.predictor import Predictor
 from digitlab.web.batcher import MicroBatcher
+from digitlab.web.protocol import answer, check_upload_size
 from digitlab.web.workers import PredictWorkers
-
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-
-
-def decode_data_url(value: str) -> bytes:
-    """The bytes of a `data:image/...;base64,...` URL (or of bare base64)."""
-    if not isinstance(value, str) or not value:
-        raise ImageError("expected an image as a data URL (data:image/png;base64,...)")
-    payload = value.split(",", 1)[1] if value.startswith("data:") else value
-    if len(payload) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
-        raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise ImageError("the data URL is not valid base64") from None
-
-
-def answer(prediction: Prediction, input28: np.ndarray, version: int) -> bytes:
-    """What /api/predict returns for one drawing, as JSON: encoded where it was predicted (a worker
-    process), so that the server process, which every request goes through, only passes it on."""
-    return json.dumps({"digit": prediction.label, "probabilities": prediction.probabilities,
-                       "input28": input28.tolist(), "model_version": version}, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -101,8 +76,7 @@ class ModelService:
 
     async def predict(self, image_bytes: bytes) -> bytes:
         """The answer for a drawing, as JSON."""
-        if len(image_bytes) > MAX_UPLOAD_BYTES:
-            raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
+        check_upload_size(image_bytes)
         if self._workers:
             with self._lock:
                 checkpoint, version = self.info.checkpoint, self.info.version

@@ -47,8 +47,8 @@ class SampleStore:
         pixels = np.ascontiguousarray(input28, dtype=np.uint8).reshape(784).tobytes()
         db = self._connect()
         with db:
-            cursor = db.execute("INSERT INTO samples (created, label, model_version, raw, input28) VALUES (?, ?, ?, ?, ?)",
-                                (time.time(), int(label), int(model_version), raw, pixels))
+            cursor = db.execute("INSERT INTO samples (created, label, model_version, raw, input28) "
+                                "VALUES (?, ?, ?, ?, ?)", (time.time(), int(label), int(model_version), raw, pixels))
         return int(cursor.lastrowid)
 
     def counts(self) -> list[int]:
@@ -60,7 +60,7 @@ class SampleStore:
     def recent(self, limit: int = 20) -> list[dict]:
         rows = self._connect().execute(
             "SELECT id, created, label, model_version FROM samples ORDER BY id DESC LIMIT ?", (limit,))
-        return [{"id": i, "created": c, "label": l, "model_version": v} for i, c, l, v in rows]
+        return [{"id": i, "created": c, "label": label, "model_version": v} for i, c, label, v in rows]
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All samples as MNIST-style uint8 images (N, 28, 28) and labels (N,)."""

@@ -1,9 +1,9 @@
 """Predictions in worker processes, so that every core answers drawings.
 
 Decoding a drawing and calling the model hold Python's interpreter lock for most of their
-~1.4 ms, so one server process answers ~350-450 drawings/s on two cores however many
-threads it runs (8 clients: p99 33-38 ms). A worker process has its own interpreter and its
-own copy of the model: two workers answer ~800/s (p99 ~18 ms).
+time, so one server process cannot fill two cores however many threads it runs. A worker
+process has its own interpreter and its own copy of the model: two workers answer about
+twice as many drawings, with shorter waits (benchmarks/load.py, benchmarks/speed.py; README).
 
 The server process keeps what must exist once: the model versions, the fine-tuning, the
 SQLite store. A task names the checkpoint and version serving when it was queued; a worker
@@ -42,8 +42,8 @@ def serve_tasks(conn: Connection, tta: bool | None, checkpoint: str, version: in
     import torch
 
     from digitlab.data.preprocess import preprocess_image
-    from digitlab.inference import Predictor
-    from digitlab.web.service import answer
+    from digitlab.inference.predictor import Predictor
+    from digitlab.web.protocol import answer
 
     torch.set_num_threads(1)  # one core per worker: the workers together fill the machine
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the server stops us
@@ -211,7 +211,8 @@ class PredictWorkers:
         self._fail(dead.batch, "the prediction worker stopped; try again")
         index = self.workers.index(dead)
         self._remove(dead)
-        log.warning(f"prediction worker {dead.process.pid} stopped (exit code {dead.process.exitcode}); starting another")
+        log.warning(f"prediction worker {dead.process.pid} stopped (exit code {dead.process.exitcode}); "
+                    "starting another")
         self.workers.insert(index, self._spawn())
 
     def _remove(self, worker: Worker) -> None:

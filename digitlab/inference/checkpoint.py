@@ -1,11 +1,16 @@
-"""Saving and loading checkpoints: atomic on write, `weights_only=True` on read.
+"""Checkpoints of both engines: saving (atomic), loading (safely), the model they describe and
+the data set it was trained on. Everything that reads a trained model starts here, and nothing
+here imports a training loop.
 
-A checkpoint holds only tensors, numbers, strings, lists and dicts, so it loads with
-PyTorch's safe unpickler; a file carrying any other object (code to run) is refused.
+A PyTorch checkpoint (`checkpoint.pt`) holds only tensors, numbers, strings, lists and dicts, so
+it loads with PyTorch's safe unpickler (`weights_only=True`); a file carrying any other object
+(code to run) is refused. A NumPy-engine checkpoint (`checkpoint.npz`) holds arrays and one JSON
+record, read with `allow_pickle=False`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -15,13 +20,17 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from digitlab.errors import CheckpointError
+from digitlab import numpy_cnn
+from digitlab.data.datasets import DigitDataset, Split, load_dataset
+from digitlab.errors import CheckpointError, DataError
+from digitlab.inference.numpy_module import NumpyModule
 from digitlab.models import create_model
 from digitlab.utils.files import atomic_write
 
 FORMAT = "digitlab-checkpoint"
 VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
+NPZ_CHECKPOINT_NAME = "checkpoint.npz"
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
@@ -74,7 +83,8 @@ def spec_problem(payload: dict) -> str | None:
         value = spec.get(key)
         if type(value) is not int or not low <= value <= high:
             return f"{key} must be an integer in {low}..{high}, not {value!r}"
-    if not isinstance(classes, list) or len(classes) != spec["num_classes"] or not all(isinstance(c, str) for c in classes):
+    if (not isinstance(classes, list) or len(classes) != spec["num_classes"]
+            or not all(isinstance(c, str) for c in classes)):
         return f"expected {spec['num_classes']} class names"
     if not isinstance(norm, dict) or not all(
             isinstance(norm.get(k), list) and len(norm[k]) == spec["in_channels"]
@@ -95,5 +105,55 @@ def model_from_checkpoint(payload: dict, device: torch.device | str = "cpu") -> 
     except (RuntimeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint weights do not fit model {spec['name']!r}: {str(exc)[:200]}") from None
     if all(p.ndim <= 4 for p in model.parameters()):
-        model = model.to(memory_format=torch.channels_last)  # 2-3x faster convolutions on CPU
+        model = model.to(memory_format=torch.channels_last)  # as it trained: see TrainConfig.channels_last
     return model.to(device).eval()
+
+
+def load_npz_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
+    """(NumPy-engine model behind nn.Module, in eval mode; its metadata record)."""
+    try:
+        net, meta = numpy_cnn.load_npz(path)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: not a readable NumPy checkpoint "
+                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    return NumpyModule(net).eval(), meta
+
+
+def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """(the trained network in eval mode, its checkpoint record) for a checkpoint file or run folder of
+    either engine. The network as trained: how it answers (precision, TTA) is trained_model's business."""
+    path = Path(path)
+    if path.is_dir() and not (path / CHECKPOINT_NAME).exists() and (path / NPZ_CHECKPOINT_NAME).exists():
+        path = path / NPZ_CHECKPOINT_NAME
+    if path.suffix == ".npz" and path.is_file():
+        return load_npz_checkpoint(path)
+    payload = load_checkpoint(path)
+    return model_from_checkpoint(payload, device), payload
+
+
+def checkpoint_dataset(payload: dict, dataset: str | None = None, data_dir: str | None = None) -> DigitDataset:
+    """`dataset`, else the data set the checkpoint was trained with, test split included.
+
+    A model trained with --test-set has seen every image of its own data set: only that
+    other test split is held out from it, so it is the one loaded with it.
+    """
+    config = payload.get("config", {})
+    return load_dataset(dataset or payload.get("dataset") or config.get("dataset"), data_dir or config.get("data_dir"),
+                        test_set=None if dataset else config.get("test_set"), image_size=payload["model"]["image_size"])
+
+
+def check_fits_model(split: Split, payload: dict, source: str) -> None:
+    """A DataError unless the split's images have the shape the checkpoint's model reads."""
+    spec = payload["model"]
+    if tuple(split.images.shape[1:]) != (spec["in_channels"], spec["image_size"], spec["image_size"]):
+        raise DataError(f"{source}: images of shape {tuple(split.images.shape[1:])} do not fit this model "
+                        f"({spec['in_channels']}x{spec['image_size']}x{spec['image_size']})")
+
+
+def checkpoint_test_split(payload: dict, dataset: str | None = None, data_dir: str | None = None) -> tuple[Split, str]:
+    """The split to score a checkpoint on: `dataset`'s test split, else the one it was trained with."""
+    loaded = checkpoint_dataset(payload, dataset, data_dir)
+    if loaded.test is None:
+        raise DataError(f"{loaded.name}: has no test split")
+    check_fits_model(loaded.test, payload, loaded.name)
+    return loaded.test, f"{loaded.name} test split"

@@ -1,6 +1,6 @@
 """Predicting with an exported .onnx file through ONNX Runtime: no torch on the way.
 
-The file carries everything needed (see export.py): the normalisation is in the graph,
+The file carries everything needed (see digitlab/deploy/export.py): the normalisation is in the graph,
 the class names and input description in its metadata.
 """
 
@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from digitlab.errors import CheckpointError, DigitlabError
-from digitlab.prediction import Classifier
+from digitlab.inference.classifier import Classifier
 from digitlab.utils.cpu import usable_cores
 
 METADATA_KEY = "digitlab"
@@ -38,8 +38,8 @@ class OnnxPredictor(Classifier):
 
     Each call of the model runs on one core; a batch of at least 2 x MIN_PART images is split
     into one part per core, run side by side. ONNX Runtime's own threads would split every
-    layer instead and wait for each other after each one: the int8 default model on this
-    project's 2-core machine ran 39,000-50,000 images/s that way, 47,000-59,000 split.
+    layer instead and wait for each other after each one, which ran slower on the project's
+    2-core machine (benchmarks/export.py; README).
     """
 
     MIN_PART = 64  # a smaller part costs more in handing over than it gains

@@ -1,4 +1,8 @@
-"""Augmentation applied to a whole batch tensor at once, on its device."""
+"""Augmentation applied to a whole batch tensor at once, on its device.
+
+Both training engines draw their batches' augmentation from here (the NumPy engine too: torch
+only prepares its batches), and the 3D CNN's moving digits are built from `shift_images`.
+"""
 
 from __future__ import annotations
 
@@ -44,3 +48,17 @@ def random_affine(images: torch.Tensor, degrees: float, scale: float, max_shift:
     grid = F.affine_grid(theta.to(images.device), [n, images.shape[1], h, w], align_corners=False)
     out = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def augment_batch(images: torch.Tensor, generator: torch.Generator | None = None, shift_pixels: int = 0,
+                  rotate_degrees: float = 0.0, scale: float = 0.0, hflip: bool = False) -> torch.Tensor:
+    """A training batch's augmentation: a random affine warp per image (or only a shift), then random
+    mirror images. uint8 (N, C, H, W) in and out."""
+    if rotate_degrees or scale:
+        images = random_affine(images, rotate_degrees, scale, shift_pixels, generator)
+    else:
+        images = random_shift(images, shift_pixels, generator)
+    if hflip:
+        flip = (torch.rand(len(images), generator=generator) < 0.5).to(images.device).view(-1, 1, 1, 1)
+        images = torch.where(flip, images.flip(-1), images)
+    return images

@@ -1,4 +1,4 @@
-"""Prediction from a trained checkpoint with PyTorch, shared by `digitlab predict` and the web server."""
+"""A trained checkpoint answering through PyTorch, shared by `digitlab predict` and the drawing board."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import torch
 import torch.nn as nn
 
 from digitlab.data.datasets import is_picture_dataset
-from digitlab.prediction import Classifier, Prediction
-from digitlab.training.evaluate import predict_logits
-from digitlab.training.trainer import load_trained
+from digitlab.inference.classifier import Classifier, Prediction
+from digitlab.inference.trained_model import load_trained, predict_logits
 
 __all__ = ["Prediction", "Predictor"]
 
@@ -27,11 +26,13 @@ class Predictor(Classifier):
         self.model, self.mean, self.std = model.eval(), tuple(mean), tuple(std)
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", tta: bool | None = None) -> "Predictor":
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", tta: bool | None = None) -> Predictor:
         model, payload = load_trained(path, device, tta, freeze=True)
         norm, spec = payload["normalization"], payload["model"]
-        meta = {k: v for k, v in payload.items() if k in ("model", "dataset", "config", "history", "epoch", "engine", "test_accuracy")}
-        return cls(model, list(payload["classes"]), norm["mean"], norm["std"], spec["in_channels"], spec["image_size"], meta)
+        kept = ("model", "dataset", "config", "history", "epoch", "engine", "test_accuracy")
+        meta = {k: v for k, v in payload.items() if k in kept}
+        return cls(model, list(payload["classes"]), norm["mean"], norm["std"], spec["in_channels"], spec["image_size"],
+                   meta)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         return predict_logits(self.model, torch.from_numpy(images), self.mean, self.std).float().cpu().numpy()

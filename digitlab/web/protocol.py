@@ -1,0 +1,40 @@
+"""What the server and its prediction workers share: the upload limit, decoding a data URL, and
+the answer format of /api/predict. Both import it; neither imports the other for it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+import numpy as np
+
+from digitlab.errors import ImageError
+from digitlab.inference.classifier import Prediction
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+def check_upload_size(image_bytes: bytes) -> None:
+    if len(image_bytes) > MAX_UPLOAD_BYTES:
+        raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
+
+
+def decode_data_url(value: str) -> bytes:
+    """The bytes of a `data:image/...;base64,...` URL (or of bare base64)."""
+    if not isinstance(value, str) or not value:
+        raise ImageError("expected an image as a data URL (data:image/png;base64,...)")
+    payload = value.split(",", 1)[1] if value.startswith("data:") else value
+    if len(payload) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
+        raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageError("the data URL is not valid base64") from None
+
+
+def answer(prediction: Prediction, input28: np.ndarray, version: int) -> bytes:
+    """What /api/predict returns for one drawing, as JSON: encoded where it was predicted (a worker
+    process), so that the server process, which every request goes through, only passes it on."""
+    return json.dumps({"digit": prediction.label, "probabilities": prediction.probabilities,
+                       "input28": input28.tolist(), "model_version": version}, separators=(",", ":")).encode()

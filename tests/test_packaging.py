@@ -1,0 +1,81 @@
+"""Installed the way users install it: a wheel built from this tree, in a fresh virtual environment.
+
+An editable install reads digitlab's files from the source tree, so it cannot show that the
+wheel carries every file digitlab reads at run time (the drawing board's page, for one).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+STATIC = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "digitlab/web/static").iterdir())
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict[str, Path]:
+    # built from a copy, so that the build's own folders (build/, *.egg-info) stay out of the source tree
+    source, out = tmp_path_factory.mktemp("source") / "digitlab", tmp_path_factory.mktemp("dist")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
+                                                                 ".pytest_cache", "runs", ".venv"))
+    # no build isolation: the build backend (setuptools) is already here, and no index is needed
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+                    str(source)], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-c", f"from setuptools import build_meta; build_meta.build_sdist({str(out)!r})"],
+                   check=True, capture_output=True, cwd=source, timeout=300)
+    return {"wheel": next(out.glob("digitlab-*.whl")), "sdist": next(out.glob("digitlab-*.tar.gz"))}
+
+
+def test_wheel_and_sdist_carry_the_board_files(built):
+    wheel = zipfile.ZipFile(built["wheel"]).namelist()
+    assert set(STATIC) <= set(wheel) and "digitlab/web/static/index.html" in wheel
+    with tarfile.open(built["sdist"]) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert set(STATIC) <= names
+
+
+def test_the_installed_wheel_serves_the_board(built, tmp_path, trained_run):
+    venv = tmp_path / "venv"
+    # the venv sees this interpreter's packages (torch, ...) but gets digitlab only from the wheel
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    python, digitlab = venv / "bin" / "python", venv / "bin" / "digitlab"
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(built["wheel"])],
+                   check=True, capture_output=True, timeout=300)
+    where = subprocess.run([python, "-c", "import digitlab; print(digitlab.__file__)"], cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert where.startswith(str(venv)), where  # the installed copy, not this source tree
+
+    port = free_port()
+    env = {**os.environ, "DIGITLAB_DATA": str(tmp_path / "cache")}
+    server = subprocess.Popen([digitlab, "-q", "serve", "--checkpoint", str(trained_run), "--port", str(port),
+                               "--workers", "0", "--db", str(tmp_path / "s.sqlite")],
+                              cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        page = script = None
+        for _ in range(600):
+            if server.poll() is not None:
+                break
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+                script = urllib.request.urlopen(f"http://127.0.0.1:{port}/static/app.js", timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    assert page is not None, stderr
+    assert "<canvas" in page and "/static/app.js" in page and "fetch(" in script
+    assert "Traceback" not in stderr, stderr
