@@ -58,12 +58,14 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
 
 
 def train_fast(run_dir: Path | None = None, **options):
-    """`digitlab train` with recipe fast and `options` as if given on the command line; the TrainResult.
+    """`digitlab train` with recipe fast (or options["recipe"]) and `options` as if given on the command
+    line; the TrainResult.
 
     Without `run_dir` the run folder is temporary (gone, checkpoint included, once this returns).
     """
     from digitlab.training import TrainConfig, train
-    cfg = TrainConfig(recipe="fast", **options, explicit=list(options))
+    recipe = options.pop("recipe", "fast")
+    cfg = TrainConfig(recipe=recipe, **options, explicit=list(options))
     with tempfile.TemporaryDirectory() as tmp:
         return train(cfg, run_dir or Path(tmp) / "run", progress=False)
 
