@@ -27,7 +27,7 @@ FIGURES = {"curves.png", "confusion.png", "misclassified.png", "kernels.png", "f
 def test_report_writes_every_figure_and_an_index_that_shows_them(trained_run, tmp_path):
     out = tmp_path / "report"
     result = run_cli("report", "--checkpoint", str(trained_run), "--out", str(out), "--index", "0", "--index", "5",
-                     "--tsne", "300", "--json")
+                     "--tsne", "300", "--picture-digits", "40", "--json")
     assert result.returncode == 0, result.stderr
     pngs = {p.name for p in out.glob("*.png")}
     assert pngs == FIGURES
@@ -38,12 +38,14 @@ def test_report_writes_every_figure_and_an_index_that_shows_them(trained_run, tm
     assert set(re.findall(r'src="([^"]+)"', page)) == pngs
     numbers = json.loads((out / "report.json").read_text())
     assert numbers["robustness"]["count"] == 1000
+    assert {"pen", "resolution", "lighting"} <= numbers["robustness"].keys()
+    assert numbers["robustness"]["pen"]["count"] == 40
     assert numbers["robustness"]["shift"]["right"][0] == numbers["robustness"]["plain"] == numbers["accuracy"]
     assert not list(out.glob(".*"))  # no temporary files left
 
 
 def test_robustness_json_shift_zero_is_plain_accuracy(trained_run):
-    result = run_cli("robustness", "--checkpoint", str(trained_run), "--json")
+    result = run_cli("robustness", "--checkpoint", str(trained_run), "--picture-digits", "150", "--json")
     assert result.returncode == 0, result.stderr
     study = json.loads(result.stdout)
     evaluation = json.loads(run_cli("evaluate", "--checkpoint", str(trained_run), "--json").stdout)
@@ -52,6 +54,13 @@ def test_robustness_json_shift_zero_is_plain_accuracy(trained_run):
     assert all(study[kind]["accuracy"][0] == study["plain"] for kind in ("rotation", "noise", "blur"))
     assert study["shift"]["right"][6] < study["plain"] - 0.2  # a 6-pixel shift hurts a CNN trained without shifts
     assert sum(sum(row) for row in evaluation["confusion"]) == study["count"] == 1000
+    # the same digits as pictures: other pens, small scans, side light, read as predict reads files
+    pen, scan, light = study["pen"], study["resolution"], study["lighting"]
+    assert pen["pixels"] == [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0] and pen["count"] == 150
+    clean = pen["accuracy"][pen["pixels"].index(0.0)]
+    assert clean > study["plain"] - 0.06  # redrawn at 112x112 and read back: about the 28x28 accuracy
+    assert scan["pixels"][0] == 28 and scan["accuracy"][-1] < scan["accuracy"][0] - 0.1  # a 6x6 scan loses a lot
+    assert light["darkest"][0] == 1.0 and min(light["accuracy"]) > clean - 0.05  # the light divides out
 
 
 def test_perturbations():
@@ -122,7 +131,7 @@ def test_report_on_a_numpy_checkpoint(tmp_path):
     train(TrainConfig(dataset="mnist-5k", engine="numpy", model="numpy-seed", epochs=1), tmp_path / "run",
           progress=False)
     result = run_cli("report", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "report"), "--tsne",
-                     "200")
+                     "200", "--picture-digits", "30")
     assert result.returncode == 0, result.stderr
     assert {"kernels.png", "saliency.png", "tsne.png",
             "robustness.png"} <= {p.name for p in (tmp_path / "report").glob("*.png")}

@@ -123,3 +123,90 @@ def test_thin_line_digit_one():
     out = preprocess_image(board)
     rows, cols = np.nonzero(out > 50)
     assert rows.max() - rows.min() >= 18 and cols.max() - cols.min() <= 8  # tall and thin, like MNIST's ones
+
+
+# -- ink and paper: photos, scans and other pens (digitlab/data/ink.py) ---------------------------
+
+@pytest.fixture(scope="module")
+def clean_inputs(digits):
+    from digitlab.analysis import pictures
+    return [preprocess_image(pictures.clean(d)) for d in digits[0][:20]]
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(int) - b.astype(int)).mean())  # grey levels out of 255
+
+
+def test_a_clean_digit_reads_as_before_ink_separation(digits, clean_inputs):
+    """Black on white paper, the 28x28 stays what MNIST's steps alone made of it (1 - grey is the ink)."""
+    from digitlab.analysis import pictures
+    for digit, ours in zip(digits[0][:20], clean_inputs):
+        before = mnist_style(1.0 - np.asarray(pictures.clean(digit).convert("L"), np.float32) / 255)
+        assert _distance(ours, before) < 1.0 and np.abs(ours.astype(int) - before.astype(int)).max() <= 40
+
+
+@pytest.mark.parametrize("condition, bound", [("side_light", 2.0), ("ruled_paper", 4.0), ("blue_ink_jpeg", 3.0),
+                                              ("thinner", 8.0), ("thicker", 8.0)])
+def test_photos_and_other_pens_land_close_to_the_clean_input(digits, clean_inputs, condition, bound):
+    from digitlab.analysis import pictures
+    make = {"thinner": lambda d: pictures.pen_width(d, -0.5), "thicker": lambda d: pictures.pen_width(d, 0.5)}.get(
+        condition, getattr(pictures, condition, None))
+    distances = [_distance(preprocess_image(make(d)), clean) for d, clean in zip(digits[0][:20], clean_inputs)]
+    assert np.mean(distances) < bound, (condition, np.mean(distances))
+    if condition in ("side_light", "ruled_paper"):  # without separating ink from paper they would not
+        naive = [_distance(mnist_style(1.0 - np.asarray(make(d).convert("L"), np.float32) / 255), clean)
+                 for d, clean in zip(digits[0][:20], clean_inputs)]
+        assert np.mean(naive) > 3 * bound
+
+
+def test_pages_without_a_digit_are_refused():
+    from digitlab.analysis import pictures
+    for page in (pictures.blank_page(), pictures.blank_page(ruled=True)):
+        with pytest.raises(ImageError, match="no digit found"):
+            preprocess_image(page)
+    grid = np.full((200, 200), 250, np.uint8)
+    grid[::25] = 140
+    grid[:, ::25] = 140  # squared paper
+    with pytest.raises(ImageError, match="no digit found"):
+        preprocess_image(Image.fromarray(grid))
+
+
+@pytest.mark.parametrize("kind", ["dot", "line", "filled square", "noise", "empty", "one pixel", "thin strip"])
+def test_degenerate_pictures_never_fail_unexpectedly(kind):
+    rng = np.random.default_rng(0)
+    page = np.full((120, 90), 255, np.uint8)
+    if kind == "dot":
+        page[60:63, 40:43] = 0
+    elif kind == "line":
+        page[20:100, 44:47] = 0
+    elif kind == "filled square":
+        page[20:100, 10:80] = 0
+    elif kind == "noise":
+        page = rng.integers(0, 256, page.shape, dtype=np.uint8)
+    elif kind == "one pixel":
+        page = np.zeros((1, 1), np.uint8)
+    elif kind == "thin strip":
+        page = rng.integers(0, 256, (1, 300), dtype=np.uint8)
+    try:
+        out = preprocess_image(Image.fromarray(page))
+    except ImageError as exc:  # a clear "no digit", never another exception
+        assert "no digit" in str(exc) or "blank" in str(exc)
+    else:
+        assert out.shape == (28, 28) and out.dtype == np.uint8 and out.max() > 0
+
+
+def test_predict_show_input_writes_what_the_model_read(trained_run, digits, tmp_path):
+    from digitlab.analysis import pictures
+    from tests.helpers import run_cli
+    paths = []
+    for name, picture in (("clean", pictures.clean(digits[0][0])), ("lamp", pictures.side_light(digits[0][0]))):
+        picture.save(tmp_path / f"{name}.png")
+        paths.append(str(tmp_path / f"{name}.png"))
+    result = run_cli("predict", "--checkpoint", str(trained_run), *paths, "--show-input", str(tmp_path / "seen"),
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    seen = {p.name: np.asarray(Image.open(p)) for p in (tmp_path / "seen").glob("*.png")}
+    assert set(seen) == {"clean.input.png", "lamp.input.png"}
+    assert seen["clean.input.png"].shape == (28, 28)
+    assert np.array_equal(seen["clean.input.png"], preprocess_image(paths[0]))
+    assert _distance(seen["lamp.input.png"], seen["clean.input.png"]) < 3

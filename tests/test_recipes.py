@@ -133,3 +133,52 @@ def test_test_time_augmentation_can_be_switched_for_serving(trained_run):
     assert isinstance(with_tta, InferenceModel) and len(with_tta.views(torch.zeros(1, 1, 28, 28))) == 5
     served = ModelService(trained_run, tta=False)._predictor.model
     assert not isinstance(served, InferenceModel) or not served.tta
+
+
+def test_other_pens_and_small_scans_as_augmentation():
+    from digitlab.data import load_dataset
+    from digitlab.data.augment import augment_batch, random_low_resolution, random_stroke_width
+    images = load_dataset("mnist-5k").test.images[:256]
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(random_stroke_width(images, 0.0, generator), images)
+    assert torch.equal(random_low_resolution(images, 0.0, generator), images)
+    pens = random_stroke_width(images, 2.0, generator)
+    ink = (pens.float().sum((1, 2, 3)) / images.float().sum((1, 2, 3)))
+    assert (ink > 1.15).float().mean() > 0.3 and (ink < 0.85).float().mean() > 0.3  # markers and fine pens
+    assert pens.dtype == torch.uint8 and pens.shape == images.shape
+    scans = random_low_resolution(images, 0.5, generator)
+    changed = (scans != images).any(dim=(1, 2, 3)).float().mean()
+    assert 0.35 < changed < 0.65
+    sharpness = (scans.float().diff(dim=-1).abs().sum((1, 2, 3)) / images.float().diff(dim=-1).abs().sum((1, 2, 3)))
+    assert sharpness[(scans != images).any(dim=(1, 2, 3))].max() < 0.95  # a small scan is a blurrier digit
+    same = augment_batch(images, torch.Generator().manual_seed(3), stroke_width=1.0, low_resolution=0.3)
+    again = augment_batch(images, torch.Generator().manual_seed(3), stroke_width=1.0, low_resolution=0.3)
+    assert torch.equal(same, again)  # seeded: a resumed run draws the same
+
+
+def test_refit_frames_a_digit_as_preprocessing_does():
+    """Training's small-scan augmentation re-frames digits the way mnist_style frames a picture."""
+    import numpy as np
+
+    from digitlab.data import load_dataset
+    from digitlab.data.augment import refit_like_mnist
+    from digitlab.data.preprocess import mnist_style
+    images = load_dataset("mnist-5k").test.images[:64]
+    small = torch.nn.functional.interpolate(images.float(), size=(20, 20), mode="area")
+    off_centre = torch.zeros_like(images)
+    off_centre[:, :, 1:21, 6:26] = small.round().to(torch.uint8)  # smaller and off-centre
+    ours = refit_like_mnist(off_centre)[:, 0].numpy().astype(float)
+    theirs = np.stack([mnist_style(d / 255.0) for d in off_centre[:, 0].numpy()]).astype(float)
+
+    def box_and_centre(image):
+        rows, cols = np.flatnonzero((image > 51).any(1)), np.flatnonzero((image > 51).any(0))
+        ys, xs = np.indices(image.shape)
+        centre = np.array([(ys * image).sum(), (xs * image).sum()]) / image.sum()
+        return np.array([rows[0], rows[-1], cols[0], cols[-1]]), centre
+
+    for a, b in zip(ours, theirs):
+        (box_a, centre_a), (box_b, centre_b) = box_and_centre(a), box_and_centre(b)
+        assert np.abs(box_a - box_b).max() <= 1
+        assert np.abs(centre_a - centre_b).max() < 1.0  # each within half a pixel of 14
+    assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.9  # bilinear here, Lanczos there
+    assert np.abs(refit_like_mnist(images).numpy().astype(int) - images.numpy().astype(int)).mean() < 1

@@ -82,12 +82,15 @@ def side_light(digit: np.ndarray, darkest: float = 0.55) -> Image.Image:
 
 
 def ruled_paper(digit: np.ndarray, spacing: int = 48, offset: int = 30, colour=(120, 160, 225),
-                width: int = 2) -> Image.Image:
-    """Written on notebook paper: thin blue lines every `spacing` pixels across the page, under the ink."""
-    paper = np.full((SIZE, SIZE, 3), 255, np.float32)
-    for top in range(offset % spacing, SIZE, spacing):
+                width: int = 2, margin: int = 24) -> Image.Image:
+    """Written on notebook paper: thin blue lines every `spacing` pixels across a page with `margin`
+    pixels of paper around the digit, under the ink."""
+    side = SIZE + 2 * margin
+    paper = np.full((side, side, 3), 255, np.float32)
+    for top in range(offset % spacing, side, spacing):
         paper[top:top + width] = colour
-    ink = _ink(digit)[..., None]
+    ink = np.zeros((side, side, 1), np.float32)
+    ink[margin:margin + SIZE, margin:margin + SIZE, 0] = _ink(digit)
     return _picture(paper * (1 - ink))
 
 

@@ -175,8 +175,9 @@ def plot_saliency(images: np.ndarray, saliency: np.ndarray, gradcam: np.ndarray,
 
 
 def plot_robustness(study: dict) -> Figure:
-    """Accuracy against shift, rotation, noise and blur."""
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), sharey=True)
+    """Accuracy against shift, rotation, noise and blur (and pen, scan size and light, for digit models)."""
+    pictures = [key for key in ("pen", "resolution", "lighting") if key in study]
+    fig, axes = plt.subplots(1, 4 + len(pictures), figsize=(3.75 * (4 + len(pictures)), 3.6), sharey=True)
     shift = study["shift"]
     for direction in ("right", "left", "down", "up"):
         axes[0].plot(shift["pixels"], shift[direction], "o-", label=direction)
@@ -187,6 +188,14 @@ def plot_robustness(study: dict) -> Figure:
                               (axes[3], "blur", "sigma", "Gaussian blur (sigma, pixels)")):
         ax.plot(study[key][x], study[key]["accuracy"], "o-", color="tab:purple")
         ax.set_xlabel(label)
+    labels = {"pen": ("pixels", "pen: pixels thicker (28x28 scale)"), "resolution": ("pixels", "scanned at N x N"),
+              "lighting": ("darkest", "side light: darker side's brightness")}
+    for ax, key in zip(axes[4:], pictures):
+        x, label = labels[key]
+        ax.plot(study[key][x], study[key]["accuracy"], "o-", color="tab:green")
+        ax.set_xlabel(f"{label}\n({study[key]['count']} digits as pictures)")
+        if key in ("resolution", "lighting"):
+            ax.invert_xaxis()  # worse to the right, as on the other axes
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.set_ylim(0, 1.02)

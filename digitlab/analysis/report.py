@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from digitlab.analysis import plots
 from digitlab.analysis.inspect import Inspector
-from digitlab.analysis.robustness import run_study, shifted
+from digitlab.analysis.robustness import RobustnessStudy, run_study, shifted
 from digitlab.inference.checkpoint import checkpoint_test_split
 from digitlab.inference.trained_model import load_trained
 from digitlab.training.evaluate import evaluate
@@ -44,7 +44,7 @@ def _tsne(features: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def build_report(checkpoint: str | Path, out_dir: str | Path, dataset: str | None = None,
                  data_dir: str | None = None, indices: list[int] | None = None, tsne_count: int = 1000,
-                 saliency_count: int = 8, device: str = "cpu") -> dict:
+                 saliency_count: int = 8, device: str = "cpu", picture_digits: int = 300) -> dict:
     """Write the figures and index.html into `out_dir`; return the report's numbers."""
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -104,10 +104,11 @@ def build_report(checkpoint: str | Path, out_dir: str | Path, dataset: str | Non
                "Saliency and Grad-CAM", "Middle row: how much each pixel moves the true class's score (gradient "
                "magnitude). Bottom: Grad-CAM at the last conv layer, the regions that support that class.")
 
-    study = run_study(model, split, mean, std, len(classes))
+    study = run_study(model, split, mean, std, len(classes), RobustnessStudy(picture_digits=picture_digits))
     figure("robustness.png", plots.plot_robustness(study), "Robustness",
            "Test accuracy when every image is shifted (4 directions), rotated (alternately clockwise and "
-           "anticlockwise), noised or blurred.")
+           "anticlockwise), noised or blurred; for digit models, also when test digits are redrawn as pictures "
+           "with another pen, scanned small or lit from one side, and read as 'digitlab predict' reads files.")
     if kernels:
         i, pixels = indices[0], 4
         moved = shifted(images[i:i + 1], pixels, "right")

@@ -1,7 +1,9 @@
 """digitlab predict: the class of each image file (PNG/JPEG of any size), with its top probabilities.
 
-For a digit model each image goes through MNIST's own preprocessing: grey, light digit on
-dark, cropped to the ink, scaled to fit 20x20 and centred by its centre of mass in 28x28.
+For a digit model the ink is first separated from the paper (uneven light, tinted or ruled
+paper and specks removed), then each image goes through MNIST's own preprocessing: light digit
+on dark, cropped to the ink, scaled to fit 20x20 and centred by its centre of mass in 28x28.
+--show-input DIR writes that 28x28 for each image, to see what the model read.
 A model trained on a folder of pictures gets each picture fitted to its size instead.
 --model FILE.onnx runs an exported model through ONNX Runtime (see 'digitlab export').
 """
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from digitlab.cli.common import add_device, add_json, print_json
 from digitlab.errors import ConfigError
+from digitlab.utils.files import atomic_write
 
 
 def add_parser(commands) -> None:
@@ -22,6 +25,8 @@ def add_parser(commands) -> None:
     source.add_argument("--model", metavar="FILE.onnx", help="a model exported with 'digitlab export --format onnx'")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--top", type=int, default=3, metavar="K", help="how many classes to list (default: 3)")
+    p.add_argument("--show-input", metavar="DIR",
+                   help="also write what the model read for each image (the 28x28 digit) to DIR as NAME.input.png")
     add_device(p)
     add_json(p)
 
@@ -39,11 +44,31 @@ def _predictor(args):
     return Predictor.from_checkpoint(args.checkpoint, args.device)
 
 
+def _write_inputs(inputs, images: list[str], out: Path) -> None:
+    """Each model input as a PNG (written atomically), named after its image; the same name twice gets a number."""
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    for index, (array, image) in enumerate(zip(inputs, images)):
+        name = f"{Path(image).stem}.input.png"
+        if name in used:
+            name = f"{Path(image).stem}.{index}.input.png"
+        used.add(name)
+        picture = array[0] if array.ndim == 3 and array.shape[0] == 1 else array
+        picture = picture.transpose(1, 2, 0) if picture.ndim == 3 else picture
+        with atomic_write(out / name) as handle:
+            Image.fromarray(picture).save(handle, format="PNG")
+
+
 def run(args) -> int:
     if args.top < 1:
         raise ConfigError(f"--top must be at least 1, not {args.top}")
     predictor = _predictor(args)
-    predictions = predictor.predict_files(args.images)
+    inputs = predictor.inputs(args.images)
+    if args.show_input:
+        _write_inputs(inputs, args.images, Path(args.show_input))
+    predictions = predictor.predict_arrays(inputs)
     results = [{"image": str(path), "prediction": p.name, "top": p.top(args.top, predictor.classes)}
                for path, p in zip(args.images, predictions)]
     if args.json:

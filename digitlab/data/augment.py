@@ -50,10 +50,76 @@ def random_affine(images: torch.Tensor, degrees: float, scale: float, max_shift:
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
+def random_stroke_width(images: torch.Tensor, pixels: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image's strokes thicker or thinner by up to `pixels` (a fine pen, a marker): a 3x3 grey
+    dilation or erosion (one pixel on each side) blended in by a random share."""
+    if pixels <= 0:
+        return images
+    n = len(images)
+    share = (torch.rand(n, generator=generator) * min(pixels, 2.0) / 2).to(images.device).view(-1, 1, 1, 1)
+    thicker = (torch.rand(n, generator=generator) < 0.5).to(images.device).view(-1, 1, 1, 1)
+    x = images.float()
+    grown, shrunk = F.max_pool2d(x, 3, 1, 1), -F.max_pool2d(-x, 3, 1, 1)
+    out = x + share * (torch.where(thicker, grown, shrunk) - x)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def refit_like_mnist(images: torch.Tensor) -> torch.Tensor:
+    """Each image re-framed as preprocess.mnist_style frames a picture: its ink (above a fifth of its
+    peak) scaled to fit 20x20, its centre of mass moved to the centre, faint ink under a tenth dropped.
+    One affine_grid + grid_sample for the batch. uint8 (N, 1, 28, 28) in and out."""
+    n, _, h, w = images.shape
+    x = images.float()
+    peak = x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)
+    x = torch.where(x >= 0.1 * peak, x, torch.zeros_like(x))
+    strong = (x > 0.2 * peak)[:, 0]
+    ys, xs = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    rows, cols = strong.any(dim=2), strong.any(dim=1)
+    top = torch.where(rows, ys, h).amin(dim=1)
+    bottom = torch.where(rows, ys, -1).amax(dim=1)
+    left = torch.where(cols, xs, w).amin(dim=1)
+    right = torch.where(cols, xs, -1).amax(dim=1)
+    extent = torch.maximum(bottom - top + 1, right - left + 1).clamp_min(1).float()
+    scale = 20.0 / extent                                             # output pixels per input pixel
+    mass = x[:, 0].sum(dim=(1, 2)).clamp_min(1e-6)
+    cy = (x[:, 0].sum(dim=2) * ys).sum(dim=1) / mass                 # centre of mass, in pixel indices
+    cx = (x[:, 0].sum(dim=1) * xs).sum(dim=1) / mass
+    # output index = scale * input index + shift, the shift rounded to whole pixels as mnist_style places its
+    # box (so that an MNIST digit comes back as it was); then in affine_grid's normalised coordinates
+    shift_x, shift_y = torch.round(w / 2 - scale * cx), torch.round(h / 2 - scale * cy)
+    tx = (w - 1 - 2 * shift_x) / (w * scale) + 1 / w - 1
+    ty = (h - 1 - 2 * shift_y) / (h * scale) + 1 / h - 1
+    zero = torch.zeros_like(scale)
+    theta = torch.stack([torch.stack([1 / scale, zero, tx], 1), torch.stack([zero, 1 / scale, ty], 1)], 1)
+    grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
+    out = F.grid_sample(x / peak * 255, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def random_low_resolution(images: torch.Tensor, share: float, generator: torch.Generator | None = None,
+                          smallest: int = 7) -> torch.Tensor:
+    """`share` of the images as a small scan would show them once preprocessed: averaged down to
+    `smallest`..half their size, enlarged back (bilinear) and re-framed as preprocessing frames it."""
+    if share <= 0:
+        return images
+    n, _, h, w = images.shape
+    chosen = torch.rand(n, generator=generator) < share
+    sizes = torch.randint(smallest, max(smallest, h // 2) + 1, (n,), generator=generator)
+    out = images.clone()
+    for size in sizes[chosen].unique().tolist():
+        pick = (chosen & (sizes == size)).nonzero().flatten().to(images.device)
+        small = F.interpolate(images[pick].float(), size=(size, size * w // h), mode="area")
+        big = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).round_().clamp_(0, 255)
+        out[pick] = refit_like_mnist(big.to(torch.uint8)) if images.shape[1] == 1 else big.to(torch.uint8)
+    return out
+
+
 def augment_batch(images: torch.Tensor, generator: torch.Generator | None = None, shift_pixels: int = 0,
-                  rotate_degrees: float = 0.0, scale: float = 0.0, hflip: bool = False) -> torch.Tensor:
-    """A training batch's augmentation: a random affine warp per image (or only a shift), then random
-    mirror images. uint8 (N, C, H, W) in and out."""
+                  rotate_degrees: float = 0.0, scale: float = 0.0, hflip: bool = False, stroke_width: float = 0.0,
+                  low_resolution: float = 0.0) -> torch.Tensor:
+    """A training batch's augmentation: other pens and small scans, a random affine warp per image (or
+    only a shift), then random mirror images. uint8 (N, C, H, W) in and out."""
+    images = random_low_resolution(random_stroke_width(images, stroke_width, generator), low_resolution, generator)
     if rotate_degrees or scale:
         images = random_affine(images, rotate_degrees, scale, shift_pixels, generator)
     else:

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from digitlab.data.ink import MIN_CONTRAST, separate_ink
 from digitlab.errors import ImageError
 
 MAX_PIXELS = 4096 * 4096  # larger images (or decompression bombs) are refused
@@ -65,17 +66,12 @@ def to_grey(image: Image.Image) -> np.ndarray:
     return grey
 
 
-def mnist_style(grey: np.ndarray) -> np.ndarray:
-    """Grey levels in [0, 1] (any size, any polarity) -> uint8 28x28, light digit on black."""
-    if grey.ndim != 2 or min(grey.shape) < 1:
-        raise ImageError(f"expected a 2-D grey image, got shape {grey.shape}")
-    # Auto-invert: the border is background; MNIST wants a dark background and light ink.
-    # A canvas is 280x280: only three passes go over all of it (ink, its peak, the strong ink); the rest sees the crop.
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    ink = np.subtract(grey, background) if background < 0.5 else np.subtract(background, grey)  # < 0: background
+def mnist_style(ink: np.ndarray) -> np.ndarray:
+    """Ink strength in [0, 1] (0: paper, any size; see ink.separate_ink) -> uint8 28x28, light digit on black."""
+    if ink.ndim != 2 or min(ink.shape) < 1:
+        raise ImageError(f"expected a 2-D ink image, got shape {ink.shape}")
     peak = float(ink.max())
-    if peak < 0.1:
+    if peak < MIN_CONTRAST:
         raise ImageError("no digit found: the image is blank (no ink that stands out from the background)")
 
     strong = ink > INK_THRESHOLD * peak
@@ -102,10 +98,10 @@ def mnist_style(grey: np.ndarray) -> np.ndarray:
 
 
 def preprocess_image(source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:
-    """Path, bytes or PIL image -> MNIST-style uint8 28x28."""
+    """Path, bytes or PIL image -> MNIST-style uint8 28x28: ink separated from paper, then MNIST's steps."""
     image = source if isinstance(source, Image.Image) else load_image(source)
     try:
-        return mnist_style(to_grey(image))
+        return mnist_style(separate_ink(to_grey(image)))
     except ImageError as exc:
         if isinstance(source, (str, os.PathLike)):
             raise ImageError(f"{source}: {exc}") from None

@@ -51,11 +51,14 @@ class Classifier:
         probs = softmax(self.logits(images[:, None] if images.ndim == 3 else images).astype(np.float64))
         return [Prediction(int(p.argmax()), self.classes[int(p.argmax())], [float(x) for x in p]) for p in probs]
 
-    def predict_files(self, paths: list[str | os.PathLike]) -> list[Prediction]:
+    def inputs(self, paths: list[str | os.PathLike]) -> np.ndarray:
+        """What the model reads for each file: uint8 (N, 28, 28) digits, or (N, C, H, W) fitted pictures."""
         if self.takes_pictures:
-            return self.predict_arrays(np.stack([fit_picture(load_image(p), self.image_size, self.in_channels)
-                                                 for p in paths]))
+            return np.stack([fit_picture(load_image(p), self.image_size, self.in_channels) for p in paths])
         if (self.in_channels, self.image_size) != (1, 28):
             raise ConfigError(f"this model takes {self.in_channels}x{self.image_size}x{self.image_size} images; "
                               "digit preprocessing makes grey 28x28 digits")
-        return self.predict_arrays(np.stack([preprocess_image(p) for p in paths]))
+        return np.stack([preprocess_image(p) for p in paths])
+
+    def predict_files(self, paths: list[str | os.PathLike]) -> list[Prediction]:
+        return self.predict_arrays(self.inputs(paths))

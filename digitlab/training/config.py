@@ -30,6 +30,8 @@ class TrainConfig:
     rotate_degrees: float = 0.0  # random rotation in [-d, d] degrees (with scale: one affine warp per image)
     scale: float = 0.0           # random zoom in [1 - s, 1 + s]
     hflip: bool = False          # random horizontal flips (clothes, not digits)
+    stroke_width: float = 0.0    # random thicker or thinner strokes, by up to this many pixels (pens and markers)
+    low_resolution: float = 0.0  # share of training images seen as a small scan (7-14 px across, enlarged back)
     precision: str = "fp32"      # "bf16": autocast matmuls and convolutions to bfloat16; "auto": bf16 where the
                                  # device computes it natively (AVX-512 BF16, AMX, recent GPUs), else fp32
     tta: bool = False            # test-time augmentation: average the logits over small shifts (and flips with hflip)
@@ -56,6 +58,8 @@ class TrainConfig:
             (0 <= self.rotate_degrees <= 180, f"--rotate-degrees must be in 0..180, not {self.rotate_degrees}"),
             (0 <= self.scale < 1, f"--scale must be in [0, 1), not {self.scale}"),
             (0 <= self.shift_pixels <= 8, f"--shift-pixels must be in 0..8, not {self.shift_pixels}"),
+            (0 <= self.stroke_width <= 2, f"--stroke-width must be in 0..2 pixels, not {self.stroke_width}"),
+            (0 <= self.low_resolution <= 1, f"--low-resolution must be in [0, 1], not {self.low_resolution}"),
             (self.engine in ENGINES, f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}"),
             (self.optimizer in OPTIMIZERS,
              f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}"),
@@ -80,7 +84,7 @@ class TrainConfig:
     def augmentation(self) -> dict:
         """The batch augmentation settings, as data.augment.augment_batch takes them."""
         return {"shift_pixels": self.shift_pixels, "rotate_degrees": self.rotate_degrees, "scale": self.scale,
-                "hflip": self.hflip}
+                "hflip": self.hflip, "stroke_width": self.stroke_width, "low_resolution": self.low_resolution}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,173 @@
+"""Separating ink from paper, the way document tools do, before a picture becomes an MNIST digit.
+
+A photo of a page is not a drawing on a clean canvas: the light falls off across it, the paper
+is tinted, ruled lines cross it, and the sensor adds specks. Each step below removes one of
+these, with scikit-image and SciPy's morphology rather than hand-written filters:
+
+1. polarity: the paper is what the border mostly shows; light ink on dark paper is inverted;
+2. background: the paper's brightness, estimated by a grey closing larger than any stroke (the
+   strokes vanish, the light and shadows stay), smoothed; the ink is what is darker than it,
+   relative to it, so uneven light and tinted paper divide out;
+3. threshold: Otsu's threshold on that background-free contrast, never below a fifth of the
+   ink's strength, decides what is ink;
+4. ruled and grid lines: thin rows (or columns) of ink that cross the whole picture are removed,
+   except where a stroke crosses them;
+5. specks: blobs far smaller than the digit's strokes are dropped.
+
+What is left is the ink strength in [0, 1] (0: paper) with its anti-aliased edges; an empty
+page, or a page of ruled lines only, has none and is reported as holding no digit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+from skimage.filters import threshold_otsu
+from skimage.measure import label
+from skimage.morphology import skeletonize
+
+from digitlab.errors import ImageError
+
+WORK_SIDE = 192            # larger pictures are averaged down to at most this many pixels across first: the
+                           # digit ends up 20 pixels tall, and every step below costs per pixel
+MIN_CONTRAST = 0.1          # ink must be at least this much darker than the paper, relative to it
+MIN_INK_FRACTION = 0.2      # of the ink's full strength: the weakest level that counts as ink
+FAINT_INK_FRACTION = 0.1    # ... and the weakest kept at the edge of a stroke (anti-aliasing), as MNIST keeps it
+BACKGROUND_SIDE = 96        # the paper's brightness is estimated on a copy this many pixels across
+LINE_SPAN = 0.85            # a ruled line crosses at least this share of the picture
+LINE_MAX_THICKNESS = 0.5    # ... and is at most this share of the strokes' width thick
+SPECK_SHARE = 0.02          # blobs smaller than this share of the largest one, and thinner than a stroke, are specks
+
+
+def paper_up(grey: np.ndarray) -> np.ndarray:
+    """The picture with light paper and dark ink, whichever it had (the border shows the paper)."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    return grey if np.median(border) >= 0.5 else 1.0 - grey
+
+
+def paper_brightness(grey: np.ndarray) -> np.ndarray | float:
+    """The paper's brightness at every pixel: a grey closing wider than any stroke, then smoothed.
+
+    Worked out on a copy BACKGROUND_SIDE pixels across (light changes slowly) and scaled back;
+    evenly lit paper (a drawing, a scan) is one number.
+    """
+    h, w = grey.shape
+    step = max(1, int(np.ceil(max(h, w) / BACKGROUND_SIDE)))
+    small = grey[::step, ::step]
+    size = max(3, int(round(0.3 * max(small.shape))) | 1)  # a stroke is far narrower than a third of the picture
+    closed = ndimage.grey_closing(small, size=(size, size), mode="nearest")
+    if closed.max() - closed.min() < 0.02:
+        return float(np.median(closed))
+    paper = np.maximum(ndimage.uniform_filter(closed, size=size, mode="nearest"), closed)
+    if step == 1:
+        return paper
+    return np.asarray(Image.fromarray(paper.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR))
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """The typical width of the strokes in a binary ink mask, in pixels: twice the median distance
+    from the skeleton to the paper."""
+    if not mask.any():
+        return 0.0
+    skeleton = skeletonize(mask)
+    return float(2 * np.median(ndimage.distance_transform_edt(mask)[skeleton])) if skeleton.any() else 1.0
+
+
+def _spanning_rows(mask: np.ndarray) -> np.ndarray:
+    """Rows that are ink across (nearly) the whole picture."""
+    return mask.mean(axis=1) >= LINE_SPAN
+
+
+def _thin_bands(rows: np.ndarray, width: float) -> list[tuple[int, int]]:
+    """(first, last) of each run of True rows no thicker than a ruled line may be next to strokes `width` wide."""
+    bands, start = [], None
+    for y, on in enumerate([*rows, False]):
+        if on and start is None:
+            start = y
+        elif not on and start is not None:
+            if y - start <= max(2.0, LINE_MAX_THICKNESS * width):
+                bands.append((start, y - 1))
+            start = None
+    return bands
+
+
+def ruled_lines(mask: np.ndarray) -> np.ndarray:
+    """The pixels of the ruled (rows) and grid (columns) lines in an ink mask, each with a margin as
+    thick as itself for its faint edges, except where a stroke crosses a line."""
+    bands = {}  # "rows"/"columns" -> (first, last) of each thin band of ink across the picture
+    on_a_line = np.zeros_like(mask)
+    for name, view, lines in (("rows", mask, on_a_line), ("columns", mask.T, on_a_line.T)):
+        spanning = _spanning_rows(view)
+        bands[name] = _thin_bands(spanning, stroke_width(view & ~spanning[:, None])) if spanning.any() else []
+        for first, last in bands[name]:
+            lines[first:last + 1] = True
+    strokes = mask & ~on_a_line  # ink on no line: what may cross one (another line does not)
+    erased = np.zeros_like(mask)
+    for name, view, gone in (("rows", strokes, erased), ("columns", strokes.T, erased.T)):
+        for first, last in bands[name]:
+            above = view[first - 1] if first > 0 else np.zeros(view.shape[1], bool)
+            below = view[last + 1] if last + 1 < view.shape[0] else np.zeros(view.shape[1], bool)
+            crossing = ndimage.binary_dilation(above & below, iterations=1)  # a stroke runs through the line here
+            margin = last - first + 1
+            gone[max(0, first - margin):last + 1 + margin, ~crossing] = True
+    return erased
+
+
+def remove_specks(mask: np.ndarray) -> np.ndarray:
+    """`mask` without the blobs that are far smaller than the largest and thinner than its strokes."""
+    labels = label(mask, connectivity=2)
+    if labels.max() <= 1:
+        return mask
+    areas = np.bincount(labels.ravel())
+    areas[0] = 0
+    width = stroke_width(labels == int(areas.argmax()))
+    keep = (areas >= SPECK_SHARE * areas.max()) | (areas >= width ** 2)
+    keep[0] = False
+    return keep[labels]
+
+
+def separate_ink(grey: np.ndarray) -> np.ndarray:
+    """Grey levels in [0, 1] of any picture of a digit -> ink strength in [0, 1], paper at 0.
+
+    Raises ImageError when there is no ink: an empty page, or one with only ruled lines or specks.
+    """
+    if grey.ndim != 2 or min(grey.shape) < 1:
+        raise ImageError(f"expected a 2-D grey image, got shape {grey.shape}")
+    grey = paper_up(shrink(grey.astype(np.float32, copy=False)))
+    paper = paper_brightness(grey)
+    contrast = np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0)
+    if _strongest_patch(contrast) < MIN_CONTRAST:
+        raise ImageError("no digit found: the image is blank (no ink that stands out from the background)")
+    peak = float(contrast.max())
+    level = MIN_INK_FRACTION * peak
+    sample = contrast[::2, ::2] if contrast.size > 4096 else contrast  # Otsu's histogram needs no more
+    if sample.std() > 0:
+        level = max(level, min(float(threshold_otsu(sample)), 0.5 * peak))
+    # lines are looked for among all the ink, faint included: a light blue ruling is fainter than a pen
+    lines = ruled_lines(contrast > FAINT_INK_FRACTION * peak)
+    strokes = remove_specks((contrast > level) & ~lines)
+    if not strokes.any():
+        raise ImageError("no digit found: only lines or specks, no strokes")
+    strength = float(np.percentile(contrast[strokes], 95))  # of the strokes themselves: lines and specks are gone
+    # the strokes' faint, anti-aliased edges: weaker ink connected to them (hysteresis), not on an erased line
+    faint = (contrast > FAINT_INK_FRACTION * strength) & ~lines
+    ink = ndimage.binary_propagation(strokes, mask=faint | strokes, structure=np.ones((3, 3), bool))
+    return np.clip(np.where(ink, contrast, 0.0) / strength, 0.0, 1.0).astype(np.float32)
+
+
+def shrink(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    """`grey` averaged down by a whole factor until it is at most `side` pixels across (as it is if smaller)."""
+    factor = min(int(np.ceil(max(grey.shape) / side)), min(grey.shape))  # a strip stays at least a pixel thick
+    if factor <= 1:
+        return grey
+    h, w = grey.shape[0] // factor * factor, grey.shape[1] // factor * factor
+    return grey[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+
+
+def _strongest_patch(contrast: np.ndarray) -> float:
+    """The contrast of the darkest 2x2 patch: a lone dark pixel (sensor noise) is not ink."""
+    h, w = (contrast.shape[0] // 2) * 2, (contrast.shape[1] // 2) * 2
+    if not h or not w:
+        return float(contrast.max())
+    return float(contrast[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).max())
