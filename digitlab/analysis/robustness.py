@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from digitlab.analysis import pictures
+from digitlab.analysis.pictures import low_resolution, pen_width, side_light
 from digitlab.data.augment import shift_images
 from digitlab.data.datasets import Split
 from digitlab.data.preprocess import preprocess_image
@@ -124,9 +124,9 @@ def _picture_curves(split: Split, accuracy, study: RobustnessStudy) -> dict:
     count = {"count": len(digits)}
     return {
         "pen": {"pixels": study.pen, **count,
-                "accuracy": [read(lambda d, p=p: pictures.pen_width(d, p)) for p in study.pen]},
+                "accuracy": [read(lambda d, p=p: pen_width(d, p)) for p in study.pen]},
         "resolution": {"pixels": study.resolution, **count,
-                       "accuracy": [read(lambda d, r=r: pictures.low_resolution(d, r)) for r in study.resolution]},
+                       "accuracy": [read(lambda d, r=r: low_resolution(d, r)) for r in study.resolution]},
         "lighting": {"darkest": study.lighting, **count,
-                     "accuracy": [read(lambda d, b=b: pictures.side_light(d, b)) for b in study.lighting]},
+                     "accuracy": [read(lambda d, b=b: side_light(d, b)) for b in study.lighting]},
     }
