@@ -161,13 +161,17 @@ def shrink(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     factor = min(int(np.ceil(max(grey.shape) / side)), min(grey.shape))  # a strip stays at least a pixel thick
     if factor <= 1:
         return grey
+    return _block_means(grey, factor)
+
+
+def _block_means(grey: np.ndarray, factor: int) -> np.ndarray:
+    """Means of `factor` x `factor` blocks (a partial last row or column of blocks is left out)."""
     h, w = grey.shape[0] // factor * factor, grey.shape[1] // factor * factor
-    return grey[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(grey[:h, :w]), mode="F").reduce(factor))
 
 
 def _strongest_patch(contrast: np.ndarray) -> float:
     """The contrast of the darkest 2x2 patch: a lone dark pixel (sensor noise) is not ink."""
-    h, w = (contrast.shape[0] // 2) * 2, (contrast.shape[1] // 2) * 2
-    if not h or not w:
+    if min(contrast.shape) < 2:
         return float(contrast.max())
-    return float(contrast[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).max())
+    return float(_block_means(contrast, 2).max())
