@@ -9,7 +9,8 @@ these, with scikit-image and SciPy's morphology rather than hand-written filters
    strokes vanish, the light and shadows stay), smoothed; the ink is what is darker than it,
    relative to it, so uneven light and tinted paper divide out;
 3. threshold: Otsu's threshold on that background-free contrast, never below a fifth of the
-   ink's strength, decides what is ink;
+   ink's strength, decides what is ink, and fainter ink connected to it (a tenth and up: the
+   strokes' anti-aliased edges) is kept with it, as MNIST keeps it (hysteresis);
 4. ruled and grid lines: thin rows (or columns) of ink that cross the whole picture are removed,
    except where a stroke crosses them;
 5. specks: blobs far smaller than the digit's strokes are dropped.
@@ -29,8 +30,8 @@ from skimage.morphology import skeletonize
 
 from digitlab.errors import ImageError
 
-WORK_SIDE = 192            # larger pictures are averaged down to at most this many pixels across first: the
-                           # digit ends up 20 pixels tall, and every step below costs per pixel
+WORK_SIDE = 192             # larger pictures are averaged down to at most this many pixels across first: the
+                            # digit ends up 20 pixels tall, and every step below costs per pixel
 MIN_CONTRAST = 0.1          # ink must be at least this much darker than the paper, relative to it
 MIN_INK_FRACTION = 0.2      # of the ink's full strength: the weakest level that counts as ink
 FAINT_INK_FRACTION = 0.1    # ... and the weakest kept at the edge of a stroke (anti-aliasing), as MNIST keeps it
