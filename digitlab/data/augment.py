@@ -11,6 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from digitlab.data.preprocess import BOX_SIDE, CENTRE, INK_THRESHOLD
+
 
 def shift_images(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, max_shift: int) -> torch.Tensor:
     """Move image i by (dy[i], dx[i]) pixels (|shift| <= max_shift), filling with zeros.
@@ -71,8 +73,8 @@ def refit_like_mnist(images: torch.Tensor) -> torch.Tensor:
     n, _, h, w = images.shape
     x = images.float()
     peak = x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)
-    x = torch.where(x >= 0.1 * peak, x, torch.zeros_like(x))
-    strong = (x > 0.2 * peak)[:, 0]
+    x = torch.where(x >= INK_THRESHOLD / 2 * peak, x, torch.zeros_like(x))
+    strong = (x > INK_THRESHOLD * peak)[:, 0]
     ys, xs = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
     rows, cols = strong.any(dim=2), strong.any(dim=1)
     top = torch.where(rows, ys, h).amin(dim=1)
@@ -80,13 +82,13 @@ def refit_like_mnist(images: torch.Tensor) -> torch.Tensor:
     left = torch.where(cols, xs, w).amin(dim=1)
     right = torch.where(cols, xs, -1).amax(dim=1)
     extent = torch.maximum(bottom - top + 1, right - left + 1).clamp_min(1).float()
-    scale = 20.0 / extent                                             # output pixels per input pixel
+    scale = BOX_SIDE / extent                                         # output pixels per input pixel
     mass = x[:, 0].sum(dim=(1, 2)).clamp_min(1e-6)
     cy = (x[:, 0].sum(dim=2) * ys).sum(dim=1) / mass                 # centre of mass, in pixel indices
     cx = (x[:, 0].sum(dim=1) * xs).sum(dim=1) / mass
     # output index = scale * input index + shift, the shift rounded to whole pixels as mnist_style places its
     # box (so that an MNIST digit comes back as it was); then in affine_grid's normalised coordinates
-    shift_x, shift_y = torch.round(w / 2 - scale * cx), torch.round(h / 2 - scale * cy)
+    shift_x, shift_y = torch.round(CENTRE - scale * cx), torch.round(CENTRE - scale * cy)
     tx = (w - 1 - 2 * shift_x) / (w * scale) + 1 / w - 1
     ty = (h - 1 - 2 * shift_y) / (h * scale) + 1 / h - 1
     zero = torch.zeros_like(scale)
@@ -110,7 +112,8 @@ def random_low_resolution(images: torch.Tensor, share: float, generator: torch.G
         pick = (chosen & (sizes == size)).nonzero().flatten().to(images.device)
         small = F.interpolate(images[pick].float(), size=(size, size * w // h), mode="area")
         big = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).round_().clamp_(0, 255)
-        out[pick] = refit_like_mnist(big.to(torch.uint8)) if images.shape[1] == 1 else big.to(torch.uint8)
+        digits = tuple(images.shape[1:]) == (1, 28, 28)  # framed like MNIST's digits; other pictures are not
+        out[pick] = refit_like_mnist(big.to(torch.uint8)) if digits else big.to(torch.uint8)
     return out
 
 

@@ -20,6 +20,8 @@ from digitlab.errors import ImageError
 
 MAX_PIXELS = 4096 * 4096  # larger images (or decompression bombs) are refused
 INK_THRESHOLD = 0.2       # fraction of the ink's full strength that counts as ink for the bounding box
+BOX_SIDE = 20             # MNIST's digits are scaled to fit a 20x20 box ...
+CENTRE = 14               # ... and placed with their centre of mass on this pixel of the 28x28 image
 
 
 def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -81,7 +83,7 @@ def mnist_style(ink: np.ndarray) -> np.ndarray:
     crop[crop < INK_THRESHOLD / 2] = 0.0  # drop faint noise that would pull the centre of mass (and the background)
 
     h, w = crop.shape
-    scale = 20.0 / max(h, w)
+    scale = BOX_SIDE / max(h, w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
     box = Image.fromarray(crop.astype(np.float32), mode="F").resize((new_w, new_h), Image.Resampling.LANCZOS)
     box = np.clip(np.asarray(box), 0.0, 1.0)
@@ -90,8 +92,8 @@ def mnist_style(ink: np.ndarray) -> np.ndarray:
     row_mass, col_mass = box.sum(axis=1, dtype=np.float64), box.sum(axis=0, dtype=np.float64)
     mass = row_mass.sum()
     cy, cx = row_mass @ np.arange(new_h) / mass, col_mass @ np.arange(new_w) / mass
-    top = int(np.clip(round(14 - cy), 0, 28 - new_h))
-    left = int(np.clip(round(14 - cx), 0, 28 - new_w))
+    top = int(np.clip(round(CENTRE - cy), 0, 28 - new_h))
+    left = int(np.clip(round(CENTRE - cx), 0, 28 - new_w))
     out = np.zeros((28, 28), dtype=np.float32)
     out[top:top + new_h, left:left + new_w] = box
     return np.round(out * 255).astype(np.uint8)

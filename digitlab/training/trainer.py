@@ -92,6 +92,13 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
                  f"{cfg.batch_size // ddp.world_size} per process")
     record = checkpoint_record(cfg, dataset)
     step = start_epoch * len(loader)
+    written: dict = {}  # the checkpoint last saved, which the test accuracy joins at the end
+
+    def save(path: Path, history: list[dict]) -> None:
+        rng = {"data": generator.get_state(), "torch": torch.get_rng_state()}
+        written.update(record, state_dict=model.state_dict(), history=history, epoch=len(history),
+                       optimizer=optimizer.state_dict(), rng=rng)
+        save_checkpoint(path, written)
 
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         net.train()
@@ -126,12 +133,6 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
 
         val = evaluate(model, val_split, mean, std, dataset.num_classes,
                        cfg.eval_batch_size) if len(val_split) else None
-
-        def save(path: Path, history: list[dict], epoch: int = epoch) -> None:
-            save_checkpoint(path, {**record, "state_dict": model.state_dict(), "history": history, "epoch": epoch,
-                                   "optimizer": optimizer.state_dict(),
-                                   "rng": {"data": generator.get_state(), "torch": torch.get_rng_state()}})
-
         run.end_epoch(epoch, step, lr, epoch_loss, epoch_wrong, int(epoch_images), step_seconds, val,
                       time.perf_counter() - epoch_start, save)
     run.close()
@@ -139,7 +140,7 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
     final = with_inference_options(model, cfg.to_dict())
     test = evaluate(final, test_split, mean, std, dataset.num_classes, cfg.eval_batch_size)
     if ddp.is_main:  # the test accuracy, for whoever serves the model
-        state = load_checkpoint(run.checkpoint)
-        save_checkpoint(run.checkpoint, {**state, "test_accuracy": test.accuracy})
+        saved = written or load_checkpoint(run.checkpoint)  # resumed with no epoch left to train: read it back
+        save_checkpoint(run.checkpoint, {**saved, "test_accuracy": test.accuracy})
     val = evaluate(final, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size) if len(val_split) else None
     return run.result(final, dataset, test, val)
