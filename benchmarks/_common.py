@@ -20,6 +20,15 @@ def real_mnist_test_set() -> str | None:
     return f"idx:{SHARED_MNIST}" if any(SHARED_MNIST.glob("*-images-idx3-ubyte*")) else None
 
 
+def real_test_digits(limit: int | None = None):
+    """(test-set spec or None, uint8 digits (N, 28, 28), labels (N,)): the real MNIST test digits in ../shared,
+    else mnist-5k's held-out 1,000; the first `limit` of them."""
+    from digitlab.data import load_dataset
+    test_set = real_mnist_test_set()
+    test = load_dataset(test_set or "mnist-5k").test
+    return test_set, test.images[:limit, 0].numpy(), test.labels[:limit].numpy()
+
+
 def inference_images_per_s(model: torch.nn.Module, images: torch.Tensor, mean, std,
                            batch_size: int = 1000, rounds: int = 5) -> float:
     """Images classified per second, in batches, after one warm-up pass: the median of `rounds` one-second rounds."""

@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from _common import print_table, real_mnist_test_set, train_fast
+from _common import print_table, real_test_digits, train_fast
 from digitlab.analysis.pictures import CONDITIONS, blank_page
-from digitlab.data import load_dataset
 from digitlab.data.preprocess import preprocess_image
 from digitlab.errors import ImageError
 from digitlab.inference.predictor import Predictor
@@ -62,9 +61,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    test_set = real_mnist_test_set()
-    test = load_dataset(test_set or "mnist-5k").test
-    digits, labels = test.images[:args.digits, 0].numpy(), test.labels[:args.digits].numpy()
+    test_set, digits, labels = real_test_digits(args.digits)
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint or str(train_fast(Path(tmp) / "default", dataset="mnist-5k",
                                                        test_set=test_set).checkpoint)

@@ -10,9 +10,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from digitlab import analysis
-from digitlab.analysis.inspect import Inspector, NumpyInspector, TorchInspector
 from digitlab.analysis.robustness import RobustnessStudy, blurred, noised, rotated, run_study, shifted
 from digitlab.data import load_dataset
+from digitlab.inference.inspect import Inspector, NumpyInspector, TorchInspector
 from digitlab.inference.numpy_module import NumpyModule
 from digitlab.inference.trained_model import load_trained
 from digitlab.numpy_cnn import build

@@ -1,6 +1,7 @@
 """The drawing board against a real server on 127.0.0.1 with a real SQLite file, and the page in Chromium."""
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -197,6 +198,12 @@ def test_model_endpoint(board):
     ("/api/samples", {"image": "x", "label": 12}, "application/json", 400, "label must be a digit"),
     ("/api/samples", {"image": "x", "label": "seven"}, "application/json", 400, "label must be a digit"),
     ("/api/predict", b"x" * (3 * 1024 * 1024), "application/octet-stream", 413, "larger than"),
+    ("/api/read", b"{not json", "application/json", 400, "not valid JSON"),
+    ("/api/read", {"image": data_url(b"this is not a png")}, "application/json", 400, "not a readable image"),
+    ("/api/read", b"x" * (3 * 1024 * 1024), "application/octet-stream", 413, "larger than"),
+    ("/api/explain", {"picture": "x"}, "application/json", 400, "'image'"),
+    ("/api/explain", {"image": "data:image/png;base64,!!!"}, "application/json", 400, "base64"),
+    ("/api/explain", b"x" * (3 * 1024 * 1024), "application/octet-stream", 413, "larger than"),
 ])
 def test_bad_requests_get_4xx_with_a_json_message(board, path, body, content_type, status, message):
     server, store = board
@@ -239,15 +246,23 @@ def test_samples_export_command(trained_run, tmp_path, digits):
 
 @pytest.mark.skipif(not CHROMIUM.exists() or shutil.which("chromium") is None,
                     reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_drawing_in_chromium(board, tmp_path):
+@contextlib.contextmanager
+def board_page(url: str, width: int, height: int):
+    """The board's page in headless Chromium, ready (model and samples loaded)."""
     from playwright.sync_api import sync_playwright
-    server, store = board
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-        page.goto(server.url + "/")
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(url + "/")
         page.wait_for_function("document.querySelector('#log').textContent.includes('ready')")
+        yield page
+        browser.close()
+
+
+def test_drawing_in_chromium(board, tmp_path):
+    server, store = board
+    with board_page(server.url, 390, 844) as page:  # a phone
         box = page.locator("#canvas").bounding_box()
         # draw a "1": one vertical stroke with pointer events from the mouse
         x = box["x"] + box["width"] * 0.5
@@ -262,9 +277,95 @@ def test_drawing_in_chromium(board, tmp_path):
         page.locator("#submit").click()
         page.wait_for_function("document.querySelector('#sample-count').textContent === '1'")
         page.screenshot(path=str(tmp_path / "board.png"), full_page=True)
-        browser.close()
     assert sum(store.counts()) == 1 and store.counts()[1] == 1
     assert (tmp_path / "board.png").stat().st_size > 10_000
+
+
+def _stroke(page, box, points):
+    """One stroke through `points` (fractions of the canvas), with pointer events from the mouse."""
+    page.mouse.move(box["x"] + box["width"] * points[0][0], box["y"] + box["height"] * points[0][1])
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        for t in np.linspace(0.1, 1, 8):
+            page.mouse.move(box["x"] + box["width"] * (x0 + t * (x1 - x0)),
+                            box["y"] + box["height"] * (y0 + t * (y1 - y0)))
+    page.mouse.up()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists() or shutil.which("chromium") is None,
+                    reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_board_reads_a_number_refuses_a_face_and_shows_why(reader_board, tmp_path):
+    server, store = reader_board
+    with board_page(server.url, 1000, 900) as page:
+        box = page.locator("#canvas").bounding_box()
+        _stroke(page, box, [(0.25, 0.25), (0.24, 0.75)])                   # 1
+        _stroke(page, box, [(0.45, 0.27), (0.8, 0.27), (0.58, 0.76)])      # 7
+        page.wait_for_function("document.querySelector('#number').textContent === '17'", timeout=20_000)
+        assert page.locator("#read-digits button").count() == 2
+        page.locator("#why").check()
+        page.wait_for_function("document.querySelector('#feature-maps').src.startsWith('data:image/png')",
+                               timeout=20_000)
+        # correct the second digit: the stored sample is that digit alone
+        page.locator("#read-digits button").nth(1).click()
+        assert "digit 2 of 2" in page.locator("#target").text_content()
+        page.locator("#labels button[data-label='7']").click()
+        page.locator("#submit").click()
+        page.wait_for_function("document.querySelector('#sample-count').textContent === '1'")
+        page.screenshot(path=str(tmp_path / "number.png"), full_page=True)
+
+        page.locator("#clear").click()
+        _stroke(page, box, [(0.5, 0.2), (0.72, 0.3), (0.8, 0.5), (0.72, 0.7), (0.5, 0.8), (0.28, 0.7), (0.2, 0.5),
+                            (0.28, 0.3), (0.5, 0.2)])                        # a face: its outline,
+        _stroke(page, box, [(0.4, 0.4), (0.41, 0.41)])                      # two eyes
+        _stroke(page, box, [(0.6, 0.4), (0.61, 0.41)])
+        _stroke(page, box, [(0.35, 0.6), (0.5, 0.68), (0.65, 0.6)])         # and a smile
+        page.wait_for_function("!document.querySelector('#refusal').hidden", timeout=20_000)
+    [(label, raw)] = sqlite3.connect(store.path).execute("SELECT label, raw FROM samples").fetchall()
+    width, height = Image.open(io.BytesIO(raw)).size
+    assert label == 7 and width < 200 and height < 280  # the 7 alone, cropped from the canvas
+
+
+@pytest.fixture
+def reader_board(reader_run, tmp_path):
+    store = SampleStore(tmp_path / "samples.sqlite")
+    with BackgroundServer(create_app(ModelService(reader_run), store)) as server:
+        yield server, store
+
+
+def test_read_and_explain_endpoints(reader_board, digits):
+    from digitlab.analysis.pictures import number_picture
+    server, _ = reader_board
+    images, labels = digits
+    picture, boxes = number_picture(list(images[:3]), gap=4, scale=3)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    code, number = call(server.url, "/api/read", {"image": data_url(buffer.getvalue())})
+    assert code == 200 and number["model_version"] == 1
+    # separated digits: each read as the same digit drawn alone would be (correctness: tests/test_reading.py)
+    alone = []
+    for image in images[:3]:
+        single = io.BytesIO()
+        number_picture([image], scale=3)[0].save(single, "PNG")
+        alone.append(str(call(server.url, "/api/predict", {"image": data_url(single.getvalue())})[1]["digit"]))
+    assert number["text"] == "".join(alone), number
+    assert sum(a == str(b) for a, b in zip(alone, labels[:3])) >= 2
+    assert [len(d["box"]) for d in number["digits"]] == [4, 4, 4]
+    assert all(abs(d["box"][0] - b[0]) <= 6 for d, b in zip(number["digits"], boxes))
+    code, blank = call(server.url, "/api/read", {"image": data_url(drawing(np.zeros((28, 28), np.uint8)))})
+    assert code == 200 and blank["text"] == "" and blank["digits"] == []
+
+    code, answer = call(server.url, "/api/predict", {"image": data_url(drawing(images[0]))})
+    assert code == 200 and answer["is_digit"] is True and answer["digit_score"] > 0
+
+    code, why = call(server.url, "/api/explain", {"image": data_url(drawing(images[0]))})
+    assert code == 200 and why["digit"] == answer["digit"]
+    pictures = {k: Image.open(io.BytesIO(base64.b64decode(why[k].split(",", 1)[1])))
+                for k in ("heat", "saliency", "feature_maps")}
+    assert pictures["heat"].size == (280, 280) and pictures["heat"].mode == "RGBA"
+    alpha = np.asarray(pictures["heat"])[..., 3]
+    # drawing() pastes the digit at (30, 50), 196 pixels across: the heat is there, not in the far corner
+    assert alpha[50:246, 30:226].mean() > 5 * (alpha[250:, 240:].mean() + 0.1)
+    assert len(why["frame"]) == 4 and why["frame"][0] < 120 < why["frame"][2]
 
 
 def _finetune_board(trained_run, tmp_path, **tuner_options):
@@ -312,6 +413,27 @@ def test_finetune_swaps_in_a_new_version_and_rolls_back(trained_run, tmp_path, d
         assert call(server.url, "/api/model")[1]["version"] == 1
         code, answer = call(server.url, "/api/model/rollback", {})
         assert code == 409 and "no earlier version" in answer["error"]
+
+
+def test_finetuned_refusing_model_still_refuses(reader_run, tmp_path, digits):
+    """Fine-tuning mixes the checkpoint's non-digits in again: version 2 still says "not a digit"."""
+    from digitlab.data.non_digits import make_non_digits
+    from digitlab.inference.predictor import Predictor
+    store, service, tuner = _finetune_board(reader_run, tmp_path, max_drop=1.0)
+    images, labels = digits
+    for image, label in zip(images, labels):
+        store.add(int(label), drawing(image), image, 1)
+    job = tuner.start()
+    for _ in range(1200):
+        if tuner.status(job.id)["state"] not in ("queued", "running"):
+            break
+        time.sleep(0.05)
+    assert tuner.status(job.id)["state"] == "accepted", tuner.status(job.id)
+    tuned = Predictor.from_checkpoint(service.info.checkpoint)
+    assert tuned.classes[-1] == "not a digit"
+    answers = tuned.predict_arrays(make_non_digits(60, seed=321, kinds={"shapes": 1.0, "letters": 1.0}))
+    assert sum(not a.is_digit for a in answers) >= 40
+    service.close()
 
 
 def test_finetune_that_would_lose_accuracy_is_rejected(trained_run, tmp_path, digits):

@@ -111,3 +111,33 @@ CONDITIONS = {
     "photo: paper lit from one side (0.55 -> 1.0)": side_light,
     "on ruled notebook paper (blue lines every 48 px)": ruled_paper,
 }
+
+
+def number_picture(digits: list[np.ndarray], gap: int = 4, light_on_dark: bool = False, scale: float = SCALE,
+                   rng: np.random.Generator | None = None) -> tuple[Image.Image, list[list[int]]]:
+    """MNIST digits written as one number: each cropped to its ink, placed left to right `gap` pixels
+    apart at 28x28 scale (0: their boxes touch; negative: they overlap), each moved up or down by up
+    to 2 pixels as a hand moves, on paper, enlarged by `scale`. (picture, each digit's [x0, y0, x1, y1])."""
+    rng = rng or np.random.default_rng(0)
+    crops = []
+    for digit in digits:
+        d = np.asarray(digit, np.float32) / 255
+        cols = np.flatnonzero(d.max(axis=0) > 0.15)
+        crops.append(d[:, cols[0]:cols[-1] + 1] if len(cols) else d[:, 12:16])
+    margin = 8
+    width = sum(c.shape[1] for c in crops) + gap * (len(crops) - 1) + 2 * margin
+    ink = np.zeros((28 + 2 * margin, max(width, 2 * margin + 1)), np.float32)
+    boxes, x = [], margin
+    for crop in crops:
+        y = margin + int(rng.integers(-2, 3))
+        region = ink[y:y + 28, x:x + crop.shape[1]]
+        np.maximum(region, crop, out=region)
+        rows = np.flatnonzero(crop.max(axis=1) > 0.15)
+        top, bottom = (rows[0], rows[-1] + 1) if len(rows) else (0, 28)
+        boxes.append([round(x * scale), round((y + top) * scale), round((x + crop.shape[1]) * scale),
+                      round((y + bottom) * scale)])
+        x += crop.shape[1] + gap
+    big = Image.fromarray(np.uint8(np.clip(ink, 0, 1) * 255)).resize(
+        (round(ink.shape[1] * scale), round(ink.shape[0] * scale)), Image.Resampling.BICUBIC)
+    strength = np.asarray(big, np.float32) / 255
+    return _picture(255 * strength if light_on_dark else _on_paper(strength)), boxes

@@ -86,12 +86,12 @@ def blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def run_study(model: nn.Module, split: Split, mean, std, num_classes: int,
-              study: RobustnessStudy | None = None) -> dict:
+              study: RobustnessStudy | None = None, refusal: int | None = None) -> dict:
     """{"plain": accuracy, "shift": {direction: [acc per pixel]}, "rotation": [...], "noise": [...], "blur": [...]}."""
     study = study or RobustnessStudy()
 
     def accuracy(images: torch.Tensor, labels: torch.Tensor = split.labels) -> float:
-        return evaluate(model, Split(images, labels), mean, std, num_classes).accuracy
+        return evaluate(model, Split(images, labels), mean, std, num_classes, refusal=refusal).accuracy
 
     plain = accuracy(split.images)
     return {

@@ -12,11 +12,11 @@ import os
 import sys
 
 from digitlab import __version__
-from digitlab.cli import evaluate, export, lab, models, predict, report, samples, serve, train
+from digitlab.cli import evaluate, explain, export, lab, models, predict, read, report, samples, serve, train
 from digitlab.data.download import cache_root
 from digitlab.errors import DigitlabError
 
-COMMANDS = [train, evaluate, predict, export, models, lab, report, serve, samples]
+COMMANDS = [train, evaluate, predict, read, explain, export, models, lab, report, serve, samples]
 
 
 def build_parser() -> argparse.ArgumentParser:

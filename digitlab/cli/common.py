@@ -16,6 +16,14 @@ def add_device(parser: argparse.ArgumentParser) -> None:
                         help="where to compute: auto picks CUDA when available (default: auto)")
 
 
+def add_model_and_images(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint PATH or --model FILE.onnx, and the image files: what predict and read take."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="PATH", help="checkpoint file or run folder")
+    source.add_argument("--model", metavar="FILE.onnx", help="a model exported with 'digitlab export --format onnx'")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object on stdout (progress and notes go to stderr)")

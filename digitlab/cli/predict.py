@@ -4,6 +4,9 @@ For a digit model the ink is first separated from the paper (uneven light, tinte
 paper and specks removed), then each image goes through MNIST's own preprocessing: light digit
 on dark, cropped to the ink, scaled to fit 20x20 and centred by its centre of mass in 28x28.
 --show-input DIR writes that 28x28 for each image, to see what the model read.
+A model trained with non-digits (the default recipe for digits) also says whether each picture is
+a digit at all: "is_digit" and "digit_score" (the log-odds that it is one) in --json, and
+"not a digit (best guess 0, 12%)" in the plain output.
 A model trained on a folder of pictures gets each picture fitted to its size instead.
 --model FILE.onnx runs an exported model through ONNX Runtime (see 'digitlab export').
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digitlab.cli.common import add_device, add_json, print_json
+from digitlab.cli.common import add_device, add_json, add_model_and_images, print_json
 from digitlab.errors import ConfigError
 from digitlab.utils.files import atomic_write
 
@@ -20,10 +23,7 @@ from digitlab.utils.files import atomic_write
 def add_parser(commands) -> None:
     p = commands.add_parser("predict", help="classify image files", description=__doc__)
     p.set_defaults(run=run)
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", metavar="PATH", help="checkpoint file or run folder")
-    source.add_argument("--model", metavar="FILE.onnx", help="a model exported with 'digitlab export --format onnx'")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    add_model_and_images(p)
     p.add_argument("--top", type=int, default=3, metavar="K", help="how many classes to list (default: 3)")
     p.add_argument("--show-input", metavar="DIR",
                    help="also write what the model read for each image (the 28x28 digit) to DIR as NAME.input.png")
@@ -31,7 +31,7 @@ def add_parser(commands) -> None:
     add_json(p)
 
 
-def _predictor(args):
+def load_predictor(args):
     if args.model:
         if Path(args.model).suffix.lower() != ".onnx":
             raise ConfigError(f"--model takes an exported .onnx file, not {args.model} "
@@ -44,7 +44,7 @@ def _predictor(args):
     return Predictor.from_checkpoint(args.checkpoint, args.device)
 
 
-def _write_inputs(inputs, images: list[str], out: Path) -> None:
+def write_inputs(inputs, images: list[str], out: Path) -> None:
     """Each model input as a PNG (written atomically), named after its image; the same name twice gets a number."""
     from PIL import Image
 
@@ -64,17 +64,20 @@ def _write_inputs(inputs, images: list[str], out: Path) -> None:
 def run(args) -> int:
     if args.top < 1:
         raise ConfigError(f"--top must be at least 1, not {args.top}")
-    predictor = _predictor(args)
+    predictor = load_predictor(args)
     inputs = predictor.inputs(args.images)
     if args.show_input:
-        _write_inputs(inputs, args.images, Path(args.show_input))
+        write_inputs(inputs, args.images, Path(args.show_input))
     predictions = predictor.predict_arrays(inputs)
-    results = [{"image": str(path), "prediction": p.name, "top": p.top(args.top, predictor.classes)}
-               for path, p in zip(args.images, predictions)]
+    results = [{"image": str(path), "prediction": p.name, "top": p.top(args.top, predictor.classes),
+                "is_digit": p.is_digit, "digit_score": p.digit_score} for path, p in zip(args.images, predictions)]
     if args.json:
         print_json(results)
         return 0
-    for r in results:
+    for r, p in zip(results, predictions):
+        if not p.is_digit:
+            print(f"{r['image']}: not a digit (best guess {p.name}, {p.probabilities[p.label]:.0%})")
+            continue
         top = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in r["top"])
         print(f"{r['image']}: {r['prediction']}  ({top})")
     return 0

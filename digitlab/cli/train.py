@@ -23,7 +23,8 @@ from digitlab.training.runner import check_engine_options
 # option name -> TrainConfig field it sets (all default to None: "not given on the command line")
 _OVERRIDES = ["dataset", "engine", "model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
               "label_smoothing", "shift_pixels", "rotate_degrees", "scale", "precision", "val_fraction", "seed",
-              "data_dir", "test_set", "image_size", "stroke_width", "low_resolution"]
+              "data_dir", "test_set", "image_size", "stroke_width", "low_resolution",
+              "non_digits"]
 
 
 def add_parser(commands) -> None:
@@ -58,6 +59,10 @@ def add_parser(commands) -> None:
                    help="random thicker or thinner strokes by up to PIXELS (default: the recipe's, else 0)")
     p.add_argument("--low-resolution", type=float, metavar="SHARE",
                    help="share of training images seen as small scans, enlarged back (default: the recipe's, else 0)")
+    p.add_argument("--non-digits", type=float, metavar="SHARE",
+                   help="digit data sets: add generated non-digits (letters, scribbles, shapes, pairs of digits, "
+                        "clothes) as SHARE of the training split, as a class 'not a digit' the model answers for "
+                        "pictures that are no digit (default: the recipe's, else 0)")
     p.add_argument("--precision", choices=PRECISIONS, help="bf16 autocasts convolutions and matmuls; auto: bf16 "
                                                            "where the hardware computes it natively, else fp32 "
                                                            "(default: the recipe's, auto; else fp32)")

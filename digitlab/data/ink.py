@@ -128,14 +128,15 @@ def remove_specks(mask: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-def separate_ink(grey: np.ndarray) -> np.ndarray:
-    """Grey levels in [0, 1] of any picture of a digit -> ink strength in [0, 1], paper at 0.
+def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
+    """Grey levels in [0, 1] of any picture of a digit -> ink strength in [0, 1], paper at 0, averaged
+    down by shrink_factor(grey.shape, work_side) first.
 
     Raises ImageError when there is no ink: an empty page, or one with only ruled lines or specks.
     """
     if grey.ndim != 2 or min(grey.shape) < 1:
         raise ImageError(f"expected a 2-D grey image, got shape {grey.shape}")
-    grey = paper_up(shrink(grey.astype(np.float32, copy=False)))
+    grey = paper_up(shrink(grey.astype(np.float32, copy=False), work_side))
     paper = paper_brightness(grey)
     contrast = np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0)
     if _strongest_patch(contrast) < MIN_CONTRAST:
@@ -157,9 +158,14 @@ def separate_ink(grey: np.ndarray) -> np.ndarray:
     return np.clip(np.where(ink, contrast, 0.0) / strength, 0.0, 1.0).astype(np.float32)
 
 
+def shrink_factor(shape: tuple[int, ...], side: int = WORK_SIDE) -> int:
+    """The whole factor that brings a picture of `shape` to at most `side` pixels across."""
+    return max(1, min(int(np.ceil(max(shape) / side)), min(shape)))  # a strip stays at least a pixel thick
+
+
 def shrink(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
-    """`grey` averaged down by a whole factor until it is at most `side` pixels across (as it is if smaller)."""
-    factor = min(int(np.ceil(max(grey.shape) / side)), min(grey.shape))  # a strip stays at least a pixel thick
+    """`grey` averaged down by shrink_factor (as it is if already small enough)."""
+    factor = shrink_factor(grey.shape, side)
     if factor <= 1:
         return grey
     return _block_means(grey, factor)

@@ -70,6 +70,11 @@ def to_grey(image: Image.Image) -> np.ndarray:
 
 def mnist_style(ink: np.ndarray) -> np.ndarray:
     """Ink strength in [0, 1] (0: paper, any size; see ink.separate_ink) -> uint8 28x28, light digit on black."""
+    return mnist_framed(ink)[0]
+
+
+def mnist_framed(ink: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """mnist_style's 28x28, and where it lies in `ink`: (x0, y0, side), the square of ink pixels it shows."""
     if ink.ndim != 2 or min(ink.shape) < 1:
         raise ImageError(f"expected a 2-D ink image, got shape {ink.shape}")
     peak = float(ink.max())
@@ -96,7 +101,8 @@ def mnist_style(ink: np.ndarray) -> np.ndarray:
     left = int(np.clip(round(CENTRE - cx), 0, 28 - new_w))
     out = np.zeros((28, 28), dtype=np.float32)
     out[top:top + new_h, left:left + new_w] = box
-    return np.round(out * 255).astype(np.uint8)
+    frame = (cols[0] - left / scale, rows[0] - top / scale, 28 / scale)
+    return np.round(out * 255).astype(np.uint8), frame
 
 
 def preprocess_image(source: str | os.PathLike | bytes | Image.Image) -> np.ndarray:

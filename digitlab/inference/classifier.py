@@ -10,15 +10,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digitlab.data.non_digits import refusal_index
 from digitlab.data.preprocess import fit_picture, load_image, preprocess_image
 from digitlab.errors import ConfigError
 
 
 @dataclass
 class Prediction:
-    label: int
+    label: int                       # the best digit (class), never "not a digit"
     name: str
-    probabilities: list[float]
+    probabilities: list[float]       # of every class the model has, "not a digit" included
+    is_digit: bool = True            # False: the model says the picture is no digit at all
+    digit_score: float | None = None  # log-odds that it is a digit; None when the model cannot refuse
 
     def top(self, k: int, classes: list[str]) -> list[dict]:
         order = np.argsort(self.probabilities)[::-1][:k]
@@ -35,11 +38,15 @@ class Classifier:
 
     `takes_pictures`: the model was trained on a folder of pictures, so image files are fitted
     to its size and channels; otherwise files are turned into MNIST-style 28x28 digits.
+    A model trained with non-digits (`train --non-digits`) has a last class "not a digit": its
+    answer is still the best digit, with is_digit False when "not a digit" is likelier than all
+    the digits together (digit_score, the log-odds, below 0).
     """
 
     def __init__(self, classes: list[str], in_channels: int, image_size: int, takes_pictures: bool):
         self.classes, self.in_channels, self.image_size = list(classes), in_channels, image_size
         self.takes_pictures = takes_pictures
+        self.refusal = refusal_index(self.classes)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """uint8 (N, C, H, W) -> float logits (N, classes)."""
@@ -49,7 +56,16 @@ class Classifier:
         """uint8 images (N, 28, 28) as MNIST stores them, or (N, C, H, W) -> one Prediction each."""
         images = np.ascontiguousarray(images, dtype=np.uint8)
         probs = softmax(self.logits(images[:, None] if images.ndim == 3 else images).astype(np.float64))
-        return [Prediction(int(p.argmax()), self.classes[int(p.argmax())], [float(x) for x in p]) for p in probs]
+        return [self._prediction(p) for p in probs]
+
+    def _prediction(self, p: np.ndarray) -> Prediction:
+        if self.refusal is None:
+            return Prediction(int(p.argmax()), self.classes[int(p.argmax())], [float(x) for x in p])
+        digits = p.copy()
+        digits[self.refusal] = -1.0
+        best = int(digits.argmax())
+        score = float(np.log(max(1.0 - p[self.refusal], 1e-12)) - np.log(max(p[self.refusal], 1e-12)))
+        return Prediction(best, self.classes[best], [float(x) for x in p], score > 0, score)
 
     def inputs(self, paths: list[str | os.PathLike]) -> np.ndarray:
         """What the model reads for each file: uint8 (N, 28, 28) digits, or (N, C, H, W) fitted pictures."""

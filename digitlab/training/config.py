@@ -32,6 +32,8 @@ class TrainConfig:
     hflip: bool = False          # random horizontal flips (clothes, not digits)
     stroke_width: float = 0.0    # random thicker or thinner strokes, by up to this many pixels (pens and markers)
     low_resolution: float = 0.0  # share of training images seen as a small scan (7-14 px across, enlarged back)
+    non_digits: float = 0.0      # digit data sets: pictures that are no digit (letters, scribbles, ...) added to the
+                                 # training split, as a share of it, as an eleventh class "not a digit"
     precision: str = "fp32"      # "bf16": autocast matmuls and convolutions to bfloat16; "auto": bf16 where the
                                  # device computes it natively (AVX-512 BF16, AMX, recent GPUs), else fp32
     tta: bool = False            # test-time augmentation: average the logits over small shifts (and flips with hflip)
@@ -60,6 +62,7 @@ class TrainConfig:
             (0 <= self.shift_pixels <= 8, f"--shift-pixels must be in 0..8, not {self.shift_pixels}"),
             (0 <= self.stroke_width <= 2, f"--stroke-width must be in 0..2 pixels, not {self.stroke_width}"),
             (0 <= self.low_resolution <= 1, f"--low-resolution must be in [0, 1], not {self.low_resolution}"),
+            (0 <= self.non_digits <= 1, f"--non-digits must be in [0, 1], not {self.non_digits}"),
             (self.engine in ENGINES, f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}"),
             (self.optimizer in OPTIMIZERS,
              f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}"),

@@ -48,14 +48,23 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_size: int = 500) -> Evaluation:
+def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_size: int = 500,
+             refusal: int | None = None) -> Evaluation:
+    """`refusal`: the index of the class "not a digit" (data/non_digits.py), if the model has it. Its answer
+    is then the one `predict` gives: "not a digit" only when that is likelier than all digits together,
+    else the best digit."""
     if len(split) == 0:
         return Evaluation(float("nan"), float("nan"), np.zeros((num_classes, num_classes), np.int64),
                           np.zeros(0, np.int64), np.zeros((0, num_classes), np.float32))
     logits = predict_logits(model, split.images, mean, std, batch_size).float()
     labels = split.labels.to(logits.device)
     loss = float(F.cross_entropy(logits, labels))
-    predicted, actual = logits.argmax(1).cpu().numpy(), split.labels.cpu().numpy()
+    answers = logits
+    if refusal is not None:
+        refused = torch.softmax(logits, 1)[:, refusal] > 0.5
+        answers = logits.clone()
+        answers[:, refusal] = torch.where(refused, torch.inf, -torch.inf)
+    predicted, actual = answers.argmax(1).cpu().numpy(), split.labels.cpu().numpy()
     confusion = np.bincount(actual * num_classes + predicted, minlength=num_classes**2)
     confusion = confusion.reshape(num_classes, num_classes)
     return Evaluation(loss, float((predicted == actual).mean()), confusion, predicted,

@@ -20,8 +20,7 @@ from digitlab.inference.checkpoint import NPZ_CHECKPOINT_NAME
 from digitlab.inference.numpy_module import NumpyModule
 from digitlab.inference.trained_model import with_inference_options
 from digitlab.training.config import TrainConfig
-from digitlab.training.evaluate import evaluate
-from digitlab.training.run import Run, TrainResult, checkpoint_record, default_run_dir, prepare_data
+from digitlab.training.run import Run, TrainResult, checkpoint_record, default_run_dir, evaluator, prepare_data
 from digitlab.training.schedule import lr_at
 from digitlab.utils.device import seed_everything, torch_threads
 
@@ -51,6 +50,7 @@ def _train_numpy(cfg: TrainConfig, run_dir, progress: bool) -> TrainResult:
     total_steps, step = cfg.epochs * len(loader), 0
     module = NumpyModule(net)
     record = checkpoint_record(cfg, dataset)
+    score = evaluator(dataset, cfg)
 
     for epoch in range(1, cfg.epochs + 1):
         epoch_start = time.perf_counter()
@@ -71,8 +71,7 @@ def _train_numpy(cfg: TrainConfig, run_dir, progress: bool) -> TrainResult:
             if run.wants_step_record(step):
                 run.step_record(epoch, step, lr, loss_sum, wrong_sum, seen)
         step_seconds = time.perf_counter() - epoch_start
-        val = (evaluate(module, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size)
-               if len(val_split) else None)
+        val = score(module, val_split) if len(val_split) else None
 
         def save(path: Path, history: list[dict], epoch: int = epoch) -> None:
             numpy_cnn.save_npz(path, net, {**record, "history": history, "epoch": epoch})
@@ -82,6 +81,6 @@ def _train_numpy(cfg: TrainConfig, run_dir, progress: bool) -> TrainResult:
     run.close()
 
     final = with_inference_options(module, cfg.to_dict())  # test-time augmentation, if the config asks for it
-    test = evaluate(final, test_split, mean, std, dataset.num_classes, cfg.eval_batch_size)
-    val = evaluate(final, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size) if len(val_split) else None
+    test = score(final, test_split)
+    val = score(final, val_split) if len(val_split) else None
     return run.result(final, dataset, test, val)

@@ -18,12 +18,13 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from digitlab.data.datasets import DigitDataset, Split, is_picture_dataset, load_dataset
+from digitlab.data.datasets import DIGITS, DigitDataset, Split, is_picture_dataset, load_dataset
+from digitlab.data.non_digits import FASHION_CLOTHES, NOT_A_DIGIT, make_non_digits, refusal_index
 from digitlab.data.splits import stratified_split
 from digitlab.errors import CheckpointError, ConfigError, DataError
 from digitlab.inference.checkpoint import CHECKPOINT_NAME, NPZ_CHECKPOINT_NAME
 from digitlab.training.config import TrainConfig
-from digitlab.training.evaluate import Evaluation
+from digitlab.training.evaluate import Evaluation, evaluate
 from digitlab.training.metrics import METRICS_NAME, MetricsLog
 from digitlab.training.recipes import apply_recipe
 from digitlab.utils.device import native_bf16
@@ -85,11 +86,45 @@ def prepare_data(cfg: TrainConfig, device: torch.device,
     if dataset.test is None:
         raise DataError(f"{cfg.dataset}: has no test split (give one with --test-set)")
     train_idx, val_idx = stratified_split(dataset.train.labels, cfg.val_fraction, cfg.seed)
-    splits = (dataset.train.subset(train_idx).to(device), dataset.train.subset(val_idx).to(device),
-              dataset.test.to(device))
+    train_split = dataset.train.subset(train_idx)
+    if cfg.non_digits:
+        train_split = with_non_digits(dataset, train_split, cfg)
+    splits = (train_split.to(device), dataset.train.subset(val_idx).to(device), dataset.test.to(device))
     log.info(f"data: {dataset.name} ({dataset.source}): {len(splits[0])} train, {len(splits[1])} val, "
              f"{len(splits[2])} test on {device}")
     return (cfg, dataset, *splits)
+
+
+def with_non_digits(dataset: DigitDataset, train: Split, cfg: TrainConfig) -> Split:
+    """`train` with generated non-digits appended as a class "not a digit" (added to `dataset.classes`).
+
+    Pairs are made of this split's own digits; clothes come from the first FASHION_CLOTHES pictures of
+    Fashion-MNIST's training split when it is on this machine (Debian's dataset-fashion-mnist or
+    digitlab's cache: nothing is downloaded); benchmarks/whole_numbers.py tests refusal on the others.
+    """
+    if dataset.classes != DIGITS or (dataset.in_channels, dataset.image_size) != (1, 28):
+        raise ConfigError(f"--non-digits applies to digit data sets (28x28, classes 0-9), not {dataset.name}")
+    digits = train.images[:, 0].numpy()
+    try:
+        fashion = load_dataset("fashion-mnist", cfg.data_dir, download=False)
+        clothes = fashion.train.images[:FASHION_CLOTHES, 0].numpy()
+    except DataError:
+        clothes = None
+        log.info("non-digits: Fashion-MNIST is not on this machine, so no clothes among them")
+    count = round(cfg.non_digits * len(train))
+    extra = make_non_digits(count, cfg.seed, digits=digits, clothes=clothes)
+    dataset.classes = [*DIGITS, NOT_A_DIGIT]
+    log.info(f"non-digits: {count} added to the training split as class {NOT_A_DIGIT!r}")
+    return Split(torch.cat([train.images, torch.from_numpy(extra)[:, None]]),
+                 torch.cat([train.labels, torch.full((count,), len(DIGITS), dtype=train.labels.dtype)]))
+
+
+def evaluator(dataset: DigitDataset, cfg: TrainConfig) -> Callable[[nn.Module, Split], Evaluation]:
+    """evaluate(model, split) for this run's data set: its normalisation, classes and refusal class."""
+    def score(model: nn.Module, split: Split) -> Evaluation:
+        return evaluate(model, split, dataset.mean, dataset.std, dataset.num_classes, cfg.eval_batch_size,
+                        refusal_index(dataset.classes))
+    return score
 
 
 def checkpoint_record(cfg: TrainConfig, dataset: DigitDataset) -> dict:

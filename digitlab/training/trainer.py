@@ -23,9 +23,8 @@ from digitlab.inference.trained_model import with_inference_options
 from digitlab.models import create_model, model_entry
 from digitlab.training.config import TrainConfig
 from digitlab.training.distributed import Distributed, backend_for
-from digitlab.training.evaluate import evaluate
 from digitlab.training.optimizer import build_optimizer
-from digitlab.training.run import Run, TrainResult, checkpoint_record, default_run_dir, prepare_data
+from digitlab.training.run import Run, TrainResult, checkpoint_record, default_run_dir, evaluator, prepare_data
 from digitlab.training.schedule import lr_at
 from digitlab.utils.device import seed_everything
 
@@ -91,6 +90,7 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
         log.info(f"distributed: {ddp.world_size} processes ({backend_for(device)}), global batch {cfg.batch_size}, "
                  f"{cfg.batch_size // ddp.world_size} per process")
     record = checkpoint_record(cfg, dataset)
+    score = evaluator(dataset, cfg)
     step = start_epoch * len(loader)
     written: dict = {}  # the checkpoint last saved, which the test accuracy joins at the end
 
@@ -131,16 +131,15 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
         epoch_loss, epoch_wrong, epoch_images = ddp.all_sum([float(loss_sum), float(wrong_sum), epoch_n], device)
         ddp.sync_buffers(model)
 
-        val = evaluate(model, val_split, mean, std, dataset.num_classes,
-                       cfg.eval_batch_size) if len(val_split) else None
+        val = score(model, val_split) if len(val_split) else None
         run.end_epoch(epoch, step, lr, epoch_loss, epoch_wrong, int(epoch_images), step_seconds, val,
                       time.perf_counter() - epoch_start, save)
     run.close()
 
     final = with_inference_options(model, cfg.to_dict())
-    test = evaluate(final, test_split, mean, std, dataset.num_classes, cfg.eval_batch_size)
+    test = score(final, test_split)
     if ddp.is_main:  # the test accuracy, for whoever serves the model
         saved = written or load_checkpoint(run.checkpoint)  # resumed with no epoch left to train: read it back
         save_checkpoint(run.checkpoint, {**saved, "test_accuracy": test.accuracy})
-    val = evaluate(final, val_split, mean, std, dataset.num_classes, cfg.eval_batch_size) if len(val_split) else None
+    val = score(final, val_split) if len(val_split) else None
     return run.result(final, dataset, test, val)

@@ -143,6 +143,16 @@ def create_app(service: ModelService, store: SampleStore, finetuner: FineTuner |
         image, _ = await _image_and_fields(request)
         return Response(await service.predict(image), media_type="application/json")  # JSON already
 
+    @app.post("/api/read", summary="Read the whole number in a drawing: its text and each digit's box and guess")
+    async def read(request: Request):
+        image, _ = await _image_and_fields(request)
+        return await run_in_threadpool(service.read, image)
+
+    @app.post("/api/explain", summary="Why the model reads a drawing so: Grad-CAM heat, feature maps (PNG data URLs)")
+    async def explain(request: Request):
+        image, _ = await _image_and_fields(request)
+        return await run_in_threadpool(service.explain, image)
+
     @app.post("/api/samples", summary="Store a drawing with its correct label (0-9) for fine-tuning")
     async def add_sample(request: Request):
         image, fields = await _image_and_fields(request, check_fields=_label)

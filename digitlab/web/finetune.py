@@ -19,9 +19,12 @@ from pathlib import Path
 import torch
 
 from digitlab.data.datasets import Split
+from digitlab.data.non_digits import refusal_index
 from digitlab.inference.checkpoint import checkpoint_dataset, load_checkpoint, model_from_checkpoint, save_checkpoint
+from digitlab.training.config import TrainConfig
 from digitlab.training.evaluate import evaluate
 from digitlab.training.finetune import fine_tune
+from digitlab.training.run import with_non_digits
 from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
 
@@ -82,6 +85,8 @@ class FineTuner:
         data = checkpoint_dataset(payload)  # with the test split held out from it in training
         generator = torch.Generator().manual_seed(job.id)
         base = data.train.subset(torch.randperm(len(data.train), generator=generator)[:self.base_samples])
+        if refusal_index(payload["classes"]) is not None:  # keep it able to say "not a digit"
+            base = with_non_digits(data, base, TrainConfig.from_dict(payload["config"]))
         drawn = Split.from_numpy(images, labels)
         mix = Split(torch.cat([base.images, *[drawn.images] * self.repeats]),
                     torch.cat([base.labels, *[drawn.labels] * self.repeats]))
@@ -89,10 +94,11 @@ class FineTuner:
         mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
 
         model = model_from_checkpoint(payload)
-        job.before = evaluate(model, test, mean, std, len(payload["classes"])).accuracy
+        classes = payload["classes"]
+        job.before = evaluate(model, test, mean, std, len(classes), refusal=refusal_index(classes)).accuracy
         fine_tune(model, mix, mean, std, epochs=self.epochs, seed=job.id,
                   progress=lambda p: setattr(job, "progress", round(p, 3)))
-        job.after = evaluate(model, test, mean, std, len(payload["classes"])).accuracy
+        job.after = evaluate(model, test, mean, std, len(classes), refusal=refusal_index(classes)).accuracy
         if job.after < job.before - self.max_drop:
             job.state = "rejected"
             job.message = f"held-out accuracy would drop from {job.before:.2%} to {job.after:.2%}"

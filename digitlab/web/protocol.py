@@ -37,4 +37,5 @@ def answer(prediction: Prediction, input28: np.ndarray, version: int) -> bytes:
     """What /api/predict returns for one drawing, as JSON: encoded where it was predicted (a worker
     process), so that the server process, which every request goes through, only passes it on."""
     return json.dumps({"digit": prediction.label, "probabilities": prediction.probabilities,
+                       "is_digit": prediction.is_digit, "digit_score": prediction.digit_score,
                        "input28": input28.tolist(), "model_version": version}, separators=(",", ":")).encode()

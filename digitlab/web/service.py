@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from digitlab.data.preprocess import preprocess_image
+from digitlab.data.preprocess import load_image, preprocess_image
 from digitlab.errors import ConfigError
+from digitlab.inference.explain import data_url, explain_picture
+from digitlab.inference.numbers import read_number
 from digitlab.inference.predictor import Predictor
 from digitlab.web.batcher import MicroBatcher
 from digitlab.web.protocol import answer, check_upload_size
@@ -93,6 +95,28 @@ class ModelService:
         with self._lock:
             predictor, version = self._predictor, self.info.version
         return [(prediction, version) for prediction in predictor.predict_arrays(inputs)]
+
+    def read(self, image_bytes: bytes) -> dict:
+        """The number in a drawing, as `digitlab read --json` gives it for a file (in the server process:
+        reading is many model calls on small crops, rarer than single predictions)."""
+        check_upload_size(image_bytes)
+        with self._lock:
+            predictor, version = self._predictor, self.info.version
+        return {**read_number(predictor, load_image(image_bytes)).to_dict(), "model_version": version}
+
+    def explain(self, image_bytes: bytes) -> dict:
+        """Why the serving model reads a drawing as it does: Grad-CAM heat to lay over the canvas and the
+        first conv layer's feature maps, as PNG data URLs (the same pictures as `digitlab explain`)."""
+        check_upload_size(image_bytes)
+        with self._lock:
+            predictor, version = self._predictor, self.info.version
+        picture = load_image(image_bytes)
+        explanation = explain_picture(predictor, picture)
+        pictures = explanation.pictures(picture)
+        return {"digit": explanation.prediction.label, "is_digit": explanation.prediction.is_digit,
+                "heat": data_url(pictures["heat"]), "saliency": data_url(pictures["saliency"]),
+                "feature_maps": data_url(pictures["feature_maps"]), "frame": [round(v, 1) for v in explanation.frame],
+                "model_version": version}
 
     def input28(self, image_bytes: bytes) -> np.ndarray:
         return preprocess_image(image_bytes)

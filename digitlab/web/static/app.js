@@ -1,13 +1,18 @@
-// digitlab drawing board: draw with mouse, pen or finger; live prediction; corrections stored for fine-tuning.
+// digitlab drawing board: draw a digit or a whole number with mouse, pen or finger; live prediction and
+// reading (each digit boxed on the canvas), "why" heat maps; corrections stored for fine-tuning.
 "use strict";
 
 const canvas = document.getElementById("canvas");
 const ctx = canvas.getContext("2d");
+const overlay = document.getElementById("overlay").getContext("2d");
 const strokes = [];          // each stroke: {width, points: [[x, y], ...]} in canvas pixels
 let current = null;
 let chosenLabel = null;
 let predictTimer = null;
 let predictSeq = 0;
+let reading = null;          // the last /api/read answer: {text, digits: [{digit, probability, box, is_digit}]}
+let heat = null;             // the last /api/explain heat map, an Image the size of the canvas
+let chosenDigit = null;      // index into reading.digits of the digit being corrected; null: the whole drawing
 
 function log(message) {
   const item = document.createElement("li");
@@ -59,16 +64,27 @@ for (const type of ["pointerup", "pointercancel"]) {
   });
 }
 
+function forget() {
+  showPrediction(null);
+  showReading(null);
+  showExplanation(null);
+}
+
 document.getElementById("clear").addEventListener("click", () => {
   strokes.length = 0;
   redraw();
-  showPrediction(null);
+  forget();
   log("cleared");
 });
 document.getElementById("undo").addEventListener("click", () => {
   strokes.pop();
   redraw();
-  strokes.length ? schedulePredict(0) : showPrediction(null);
+  strokes.length ? schedulePredict(0) : forget();
+});
+document.getElementById("why").addEventListener("change", (event) => {
+  document.getElementById("explain").hidden = !event.target.checked;
+  if (event.target.checked && strokes.length) explain(predictSeq);
+  else showExplanation(null);
 });
 
 function schedulePredict(delay) {
@@ -87,26 +103,98 @@ function image() {
   return canvas.toDataURL("image/png");
 }
 
+function post(path, body) {
+  return api(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+}
+
 async function predict() {
   if (!strokes.length) return;
   const seq = ++predictSeq;
+  const drawing = image();
+  if (document.getElementById("why").checked) explain(seq);
   try {
-    const result = await api("/api/predict", {method: "POST", headers: {"Content-Type": "application/json"},
-                                              body: JSON.stringify({image: image()})});
+    const [result, number] = await Promise.all([post("/api/predict", {image: drawing}), post("/api/read", {image: drawing})]);
     if (seq !== predictSeq) return;  // a newer drawing is on its way
-    showPrediction(result);
-    if (!current) log(`prediction ${result.digit} (${(100 * result.probabilities[result.digit]).toFixed(1)}%)`);
+    showPrediction(result, number);
+    showReading(number);
+    if (!current) {
+      const verdict = result.is_digit === false ? "not a digit" : `${result.digit}`;
+      log(`prediction ${verdict} (${(100 * result.probabilities[result.digit]).toFixed(1)}%), reads "${number.text}"`);
+    }
   } catch (error) {
-    if (seq === predictSeq) { showPrediction(null); log(`prediction failed: ${error.message}`); }
+    if (seq === predictSeq) { showPrediction(null); showReading(null); log(`prediction failed: ${error.message}`); }
   }
 }
 
-function showPrediction(result) {
+async function explain(seq) {
+  try {
+    const result = await post("/api/explain", {image: image()});
+    if (seq !== predictSeq || !document.getElementById("why").checked) return;
+    showExplanation(result);
+  } catch (error) {
+    log(`explanation failed: ${error.message}`);
+  }
+}
+
+function showExplanation(result) {
+  document.getElementById("feature-maps").src = result ? result.feature_maps : "";
+  if (!result) { heat = null; drawOverlay(); return; }
+  const picture = new Image();
+  picture.onload = () => { heat = picture; drawOverlay(); };
+  picture.src = result.heat;
+}
+
+function showReading(number) {
+  reading = number && number.digits.length ? number : null;
+  chosenDigit = null;
+  document.getElementById("number").textContent = reading && reading.text ? reading.text : "–";
+  const row = document.getElementById("read-digits");
+  row.innerHTML = "";
+  (reading ? reading.digits : []).forEach((d, i) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = d.is_digit ? `${d.digit} ${(100 * d.probability).toFixed(0)}%` : "no digit";
+    button.title = "correct this digit";
+    if (!d.is_digit) button.classList.add("refused");
+    button.addEventListener("click", () => {
+      chosenDigit = chosenDigit === i ? null : i;
+      for (const [k, b] of [...row.children].entries()) b.classList.toggle("chosen", k === chosenDigit);
+      document.getElementById("target").textContent =
+        chosenDigit === null ? "for the drawing" : `for digit ${chosenDigit + 1} of ${reading.digits.length}`;
+      drawOverlay();
+    });
+    row.append(button);
+  });
+  document.getElementById("target").textContent = "for the drawing";
+  drawOverlay();
+}
+
+function drawOverlay() {
+  overlay.clearRect(0, 0, canvas.width, canvas.height);
+  if (heat && document.getElementById("why").checked) overlay.drawImage(heat, 0, 0, canvas.width, canvas.height);
+  if (!reading || reading.digits.length < 2 && chosenDigit === null) return;  // one digit: the verdict says it
+  overlay.font = "bold 15px system-ui, sans-serif";
+  reading.digits.forEach((d, i) => {
+    const [x0, y0, x1, y1] = d.box;
+    overlay.strokeStyle = overlay.fillStyle = i === chosenDigit ? "#35a" : d.is_digit ? "#2a7" : "#a30";
+    overlay.lineWidth = 2;
+    overlay.strokeRect(x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4);
+    const label = d.is_digit ? `${d.digit} ${(100 * d.probability).toFixed(0)}%` : "?";
+    overlay.fillText(label, x0, Math.max(14, y0 - 6));
+  });
+}
+
+function showPrediction(result, number = null) {
   const bars = document.getElementById("bars");
   bars.innerHTML = "";
   document.getElementById("digit").textContent = result ? result.digit : "–";
   document.getElementById("confidence").textContent =
-    result ? `${(100 * result.probabilities[result.digit]).toFixed(1)}%` : "";
+    result ? `${(100 * result.probabilities[result.digit]).toFixed(1)}%` + (result.is_digit === false ? " (best guess)" : "") : "";
+  const refusal = document.getElementById("refusal");
+  refusal.hidden = !(result && result.is_digit === false);
+  const aNumber = number && number.digits.length > 1 && number.digits.every((d) => d.is_digit);
+  refusal.textContent = aNumber ? "that is more than one digit: see what it reads below"
+                                : "that doesn't look like a digit";
   for (let d = 0; d < 10; d++) {
     const p = result ? result.probabilities[d] : 0;
     const label = document.createElement("span");
@@ -145,13 +233,26 @@ function updateSubmit() {
   document.getElementById("submit").disabled = chosenLabel === null || !strokes.length;
 }
 
+function digitImage(box) {
+  // the chosen digit alone: its box on the canvas, with a margin, on white
+  const margin = 12;
+  const [x0, y0, x1, y1] = [Math.max(0, box[0] - margin), Math.max(0, box[1] - margin),
+                            Math.min(canvas.width, box[2] + margin), Math.min(canvas.height, box[3] + margin)];
+  const crop = document.createElement("canvas");
+  crop.width = x1 - x0;
+  crop.height = y1 - y0;
+  crop.getContext("2d").drawImage(canvas, x0, y0, crop.width, crop.height, 0, 0, crop.width, crop.height);
+  return crop.toDataURL("image/png");
+}
+
 document.getElementById("submit").addEventListener("click", async () => {
   const label = chosenLabel;
+  const which = chosenDigit === null ? "the drawing" : `digit ${chosenDigit + 1}`;
+  const sample = chosenDigit === null ? image() : digitImage(reading.digits[chosenDigit].box);
   try {
-    const result = await api("/api/samples", {method: "POST", headers: {"Content-Type": "application/json"},
-                                              body: JSON.stringify({image: image(), label})});
+    const result = await post("/api/samples", {image: sample, label});
     document.getElementById("sample-count").textContent = result.total;
-    log(`stored sample #${result.id} as ${label}`);
+    log(`stored sample #${result.id} (${which}) as ${label}`);
   } catch (error) {
     log(`could not store the sample: ${error.message}`);
   }
@@ -188,7 +289,7 @@ async function showModel() {
 
 async function start() {
   redraw();
-  showPrediction(null);
+  forget();
   try {
     const model = await showModel();
     const samples = await api("/api/samples");

@@ -78,8 +78,12 @@ class TorchInspector(Inspector):
 
     def _record(self, modules, images, grad: bool = False, targets=None):
         outputs, handles = {}, []
+        def keep(name, output):
+            outputs[name] = output
+            return output.clone()  # what runs on: an in-place ReLU after the layer (BatchNorm folded away) leaves ours
+
         for name, module in modules:
-            handles.append(module.register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o)))
+            handles.append(module.register_forward_hook(lambda m, i, o, name=name: keep(name, o)))
         try:
             x = self._x(images.to(next(self.model.parameters()).device))
             if grad:

@@ -1,0 +1,183 @@
+"""Reading whole numbers, and refusing what is no digit.
+
+    python benchmarks/whole_numbers.py [--checkpoint PATH] [--numbers N] [--json]
+
+Numbers: 1-12 real MNIST test digits (the 5,000 in ../shared, else mnist-5k's held-out 1,000)
+written side by side (analysis/pictures.py: number_picture), half of them light on dark, at a
+random size, each digit moved up or down by up to 2 pixels; "separated" digits are 2-6 pixels
+apart (at 28x28 scale), "touching" ones 0 to 1 pixel apart, so that their strokes meet, "overlapping"
+ones 2-3 pixels into each other. Each picture is read as `digitlab read` reads a file. A number is
+right only if every digit is: at 1% of single digits wrong, 12-digit numbers cannot beat 89%, so
+the table also gives the share right per length.
+
+Refusal: the 5,000 real digits (clean pictures) against non-digits none of which the model was
+trained on (data/non_digits.py with another seed): letters in the TrueType fonts installed here
+(training uses only Pillow's own font), new scribbles, shapes and blots, pairs of *test* digits,
+and clothes from Fashion-MNIST's training pictures 50,000-59,999 (training uses the first 50,000;
+its test split is used for nothing). digit_score is the log-odds of "digit" against "not a digit";
+the threshold is the model's own (0: refused when "not a digit" is likelier than all digits together),
+never tuned on this data.
+
+Single digits: the default model's accuracy on the 5,000 digits beside the same recipe trained
+without non-digits (--non-digits 0): what refusing costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from _common import print_table, real_test_digits, train_fast
+from digitlab.analysis.pictures import clean, number_picture
+from digitlab.data import load_dataset
+from digitlab.data.non_digits import FASHION_CLOTHES, KINDS, make_non_digits, system_fonts
+from digitlab.data.preprocess import preprocess_image
+from digitlab.errors import DataError, ImageError
+from digitlab.inference.numbers import read_number
+from digitlab.inference.predictor import Predictor
+
+SPACING = {"separated": (2, 6), "touching": (0, 1), "overlapping": (-3, -2)}  # gap between digits, pixels at 28x28
+
+
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+LENGTHS = {"1-4": (1, 4), "5-8": (5, 8), "9-12": (9, 12)}
+
+
+def read_numbers(predictor, digits, labels, count: int, spacing: tuple[int, int], seed: int) -> dict:
+    """Numbers of 1-12 digits (uniform), read back: the share right, overall and per length, the share of
+    digits right (1 - edit distance / length), and the time to read one."""
+    rng = np.random.default_rng(seed)
+    right = {name: [] for name in LENGTHS}
+    digit_errors, digit_total, seconds = 0, 0, 0.0
+    for _ in range(count):
+        length = int(rng.integers(1, 13))
+        pick = rng.integers(len(digits), size=length)
+        gap = int(rng.integers(spacing[0], spacing[1] + 1))
+        picture, _ = number_picture(list(digits[pick]), gap, light_on_dark=bool(rng.random() < 0.5),
+                                    scale=float(rng.uniform(2, 6)), rng=rng)
+        truth = "".join(str(int(label)) for label in labels[pick])
+        start = time.perf_counter()
+        text = read_number(predictor, picture).text
+        seconds += time.perf_counter() - start
+        right[next(n for n, (lo, hi) in LENGTHS.items() if lo <= length <= hi)].append(text == truth)
+        digit_errors += min(len(truth), edit_distance(text, truth))
+        digit_total += len(truth)
+    every = [r for rights in right.values() for r in rights]
+    return {"numbers": float(np.mean(every)), **{n: float(np.mean(r)) if r else float("nan") for n, r in right.items()},
+            "digits": 1 - digit_errors / digit_total, "ms": 1000 * seconds / count}
+
+
+def digit_scores(predictor, pictures) -> np.ndarray:
+    """digit_score per picture; a picture preprocessing finds no ink in counts as refused (-inf)."""
+    inputs, keep = [], []
+    for i, picture in enumerate(pictures):
+        try:
+            inputs.append(preprocess_image(picture))
+            keep.append(i)
+        except ImageError:
+            pass
+    scores = np.full(len(pictures), -np.inf)
+    if inputs:
+        scores[keep] = [p.digit_score for p in predictor.predict_arrays(np.stack(inputs))]
+    return scores
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="the model to read with (default: train the default model here)")
+    parser.add_argument("--numbers", type=int, default=300, help="numbers per spacing (default: 300)")
+    parser.add_argument("--non-digits", type=int, default=3000, help="non-digit pictures (default: 3000)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    test_set, digits, labels = real_test_digits()
+    try:
+        clothes = load_dataset("fashion-mnist", download=False).train.images[FASHION_CLOTHES:, 0].numpy()
+    except DataError:
+        clothes = None
+    fonts = system_fonts()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.checkpoint:
+            checkpoint, plain = args.checkpoint, None
+        else:
+            run = train_fast(Path(tmp) / "default", dataset="mnist-5k", test_set=test_set)
+            plain = train_fast(Path(tmp) / "plain", dataset="mnist-5k", test_set=test_set, non_digits=0.0)
+            checkpoint = str(run.checkpoint)
+        predictor = Predictor.from_checkpoint(checkpoint)
+        if predictor.refusal is None:
+            raise SystemExit(f"{checkpoint} was trained without non-digits: it cannot refuse")
+
+        readers = {"": predictor}
+        if plain:  # the same reader with a model that cannot refuse: what the class "not a digit" adds
+            readers[", model without non-digits"] = Predictor.from_checkpoint(plain.checkpoint)
+        number_rows = []
+        for suffix, reader in readers.items():
+            for seed, (name, spacing) in enumerate(SPACING.items()):
+                if suffix and name == "overlapping":
+                    continue
+                result = read_numbers(reader, digits, labels, args.numbers, spacing, seed=seed)
+                number_rows.append({"spacing": f"{name} ({spacing[0]} to {spacing[1]} px){suffix}",
+                                    **{k: f"{v:.1%}" for k, v in result.items() if k != "ms"},
+                                    "ms": f"{result['ms']:.0f}"})
+                print(f"  {name}{suffix}: {result}", file=sys.stderr)
+
+        rows = []
+        real = digit_scores(predictor, [clean(d) for d in digits])
+        per_kind, non_scores = {}, []
+        for k, kind in enumerate(KINDS):
+            if kind == "clothes" and clothes is None:
+                continue
+            made = make_non_digits(args.non_digits // len(KINDS), seed=2026 + k, digits=digits, clothes=clothes,
+                                   fonts=fonts, kinds={kind: 1.0})
+            scores = digit_scores(predictor, [clean(m) for m in made])
+            per_kind[kind] = float((scores <= 0).mean())
+            non_scores.append(scores)
+        non = np.concatenate(non_scores)
+        finite = np.r_[real, non]
+        finite[~np.isfinite(finite)] = -1e9
+        auroc = roc_auc_score(np.r_[np.ones(len(real)), np.zeros(len(non))], finite)
+        rows.append({"measure": "refusal AUROC (real digits vs non-digits)", "value": f"{auroc:.4f}"})
+        rows.append({"measure": "non-digits refused", "value": f"{(non <= 0).mean():.1%}"})
+        rows.append({"measure": "  of which " + ", ".join(f"{k} {v:.0%}" for k, v in per_kind.items()), "value": ""})
+        rows.append({"measure": "real digits refused", "value": f"{(real <= 0).mean():.2%}"})
+        accuracy = predictor.meta.get("test_accuracy")
+        predicted = np.array([p.label for p in predictor.predict_arrays(digits)])
+        rows.append({"measure": "single digits: best digit right (default model)",
+                     "value": f"{(predicted == labels).mean():.2%}"})
+        if plain:
+            rows.append({"measure": "single digits: same recipe without non-digits",
+                         "value": f"{plain.test.accuracy:.2%}"})
+        print(f"# {len(digits)} real MNIST test digits ({test_set or 'mnist-5k held-out'}), {len(non)} non-digits, "
+              f"{args.numbers} numbers per spacing; model {checkpoint if args.checkpoint else 'trained here'} "
+              f"(checkpoint test accuracy {accuracy})", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"numbers": number_rows, "refusal": rows}))
+    else:
+        print_table(number_rows, [("spacing", "digits of a number (gap at 28x28 scale)"),
+                                  ("numbers", "whole numbers right (1-12 digits)"),
+                                  *[(n, f"{n} digits") for n in LENGTHS],
+                                  ("digits", "digits right"), ("ms", "ms per number")])
+        print()
+        print_table(rows, [("measure", "measure"), ("value", "value")])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

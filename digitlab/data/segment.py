@@ -1,0 +1,136 @@
+"""Where a handwritten number could be cut into digits: the geometry of reading a whole number.
+
+Digits of a number touch, overlap a little, or are drawn in several strokes (a 4 or 5 in two,
+a dotted 7), so "one blob = one digit" is wrong both ways. Instead the line of ink is cut at
+every place a cut is plausible, and the reader (inference/numbers.py) lets the classifier choose
+which of those cuts to keep (segmentation by recognition):
+
+1. the ink is separated from the paper as for a single digit (ink.separate_ink), on a copy with
+   at most WORK_PIXELS pixels, so that a long line keeps its digits tall enough to read;
+2. candidate cuts are the columns where the ink is thinnest: every gap between strokes, and every
+   local minimum of the ink's column profile inside a blob (where two digits touch);
+3. each cut through ink follows the cheapest path from top to bottom (a seam, as in seam carving)
+   within a band around its column, so it slips between two digits that overlap a little instead
+   of slicing through a stroke;
+4. a segment is the ink between two cuts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from digitlab.data.ink import WORK_SIDE, separate_ink, shrink_factor
+
+WORK_PIXELS = 2 * WORK_SIDE * WORK_SIDE  # a line of digits is worked on with at most this many pixels
+MIN_CUT_SPACING = 0.2    # of the digits' height: two candidate cuts are at least this far apart
+SEAM_BAND = 0.25         # of the digits' height: how far a seam may wander from its column
+MAX_SEGMENT_WIDTH = 1.6  # of the digits' height: no digit is wider than this (handwritten digits are rarely
+                         # wider than tall)
+MAX_PIECES = 5           # at most this many pieces between cuts make one digit
+WIDE_GAP = 0.3           # of the digits' height: blank space this wide always separates two digits
+
+
+@dataclass
+class Line:
+    """A picture's ink ready to be cut: ink strength (work pixels), candidate seams, and the scale back."""
+
+    ink: np.ndarray        # float (H, W), 0 = paper
+    seams: np.ndarray      # int (cuts, H): for each cut, the first column right of it on every row
+    wide: np.ndarray       # bool (cuts,): the cut is in blank space WIDE_GAP wide or wider (no digit spans it)
+    height: float          # the line's height (that of its digits), in work pixels
+    scale: float           # picture pixels per work pixel
+
+    def segment(self, first: int, last: int) -> np.ndarray:
+        """The ink between cut `first` and cut `last` (indices into seams), elsewhere zero."""
+        cols = np.arange(self.ink.shape[1])[None, :]
+        inside = (cols >= self.seams[first][:, None]) & (cols < self.seams[last][:, None])
+        return np.where(inside, self.ink, 0.0)
+
+    def box(self, ink: np.ndarray) -> list[int]:
+        """[x0, y0, x1, y1] of this ink in the picture's pixels (x1, y1 exclusive)."""
+        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+        return [int(cols[0] * self.scale), int(rows[0] * self.scale),
+                int(np.ceil((cols[-1] + 1) * self.scale)), int(np.ceil((rows[-1] + 1) * self.scale))]
+
+    def width(self, ink: np.ndarray) -> int:
+        cols = np.flatnonzero(ink.any(axis=0))
+        return int(cols[-1] - cols[0] + 1) if len(cols) else 0
+
+
+def find_line(grey: np.ndarray) -> Line:
+    """Grey levels in [0, 1] of a picture of a number -> its ink and candidate cuts.
+
+    Raises ImageError (from separate_ink) when the picture holds no ink.
+    """
+    side = max(1, int(max(grey.shape) / np.sqrt(max(1.0, grey.size / WORK_PIXELS))))
+    ink = separate_ink(grey, work_side=side)
+    factor = shrink_factor(grey.shape, side)
+    height = digit_height(ink > 0)
+    profile = ink.sum(axis=0)
+    centres, wide = _cut_columns(profile, height)
+    seams = [np.zeros(ink.shape[0], np.int64)]
+    for c in centres:
+        seams.append(np.maximum(_seam(ink, c, max(1, int(SEAM_BAND * height))), seams[-1]))
+    seams.append(np.full(ink.shape[0], ink.shape[1], np.int64))
+    for k in range(len(seams) - 2, 0, -1):  # seams never cross: each stays left of the next
+        seams[k] = np.minimum(seams[k], seams[k + 1])
+    return Line(ink, np.stack(seams), np.array([True, *wide, True]), height, factor)
+
+
+def digit_height(mask: np.ndarray) -> float:
+    """The digits' height: that of the line of ink, from its highest to its lowest inked row (the blobs
+    are no guide: a 5's bar, a dotted 7's dots and a broken 4's strokes are each shorter than the digit)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    return float(rows[-1] - rows[0] + 1) if len(rows) else 1.0
+
+
+def _cut_columns(profile: np.ndarray, height: float) -> tuple[list[int], list[bool]]:
+    """Columns worth cutting at: the middle of every gap in the ink, and the local minima of the column
+    profile, the thinnest first, at least MIN_CUT_SPACING * height apart; and whether each is a wide gap."""
+    inked = np.flatnonzero(profile > 0)
+    if not len(inked):
+        return [], []
+    first, last = int(inked[0]), int(inked[-1])
+    spacing = max(2, int(MIN_CUT_SPACING * height))
+    gaps, wide, candidates = [], set(), []
+    empty = profile[first:last + 1] == 0
+    runs = ndimage.find_objects(ndimage.label(empty)[0])
+    for run in runs:
+        gaps.append(first + (run[0].start + run[0].stop - 1) // 2)
+        if run[0].stop - run[0].start >= WIDE_GAP * height:
+            wide.add(gaps[-1])
+    smooth = ndimage.uniform_filter1d(profile, 3)
+    inner = np.arange(first + spacing, last - spacing + 1)
+    if len(inner):
+        lowest = (smooth[inner] <= smooth[inner - 1]) & (smooth[inner] <= smooth[inner + 1])
+        minima = inner[lowest & (profile[inner] > 0)]
+        candidates = sorted(minima.tolist(), key=lambda c: smooth[c])
+    chosen = list(gaps)
+    for c in candidates:
+        if all(abs(c - k) >= spacing for k in chosen):
+            chosen.append(c)
+    chosen.sort()
+    return chosen, [c in wide for c in chosen]
+
+
+def _seam(ink: np.ndarray, column: int, band: int) -> np.ndarray:
+    """The path from top to bottom, one column per row, moving at most one column a row and within
+    `band` of `column`, that crosses the least ink: per row, the first column right of it."""
+    h, w = ink.shape
+    lo, hi = max(0, column - band), min(w, column + band + 1)
+    cost = ink[:, lo:hi] + 1e-3 * np.abs(np.arange(lo, hi) - column)[None, :]  # straight when it costs nothing
+    total = cost.copy()
+    step = np.zeros_like(cost, dtype=np.int8)
+    for y in range(1, h):
+        prev = total[y - 1]
+        options = np.stack([np.r_[np.inf, prev[:-1]], prev, np.r_[prev[1:], np.inf]])
+        step[y] = options.argmin(axis=0) - 1
+        total[y] += options.min(axis=0)
+    path = np.zeros(h, np.int64)
+    path[-1] = int(total[-1].argmin())
+    for y in range(h - 1, 0, -1):
+        path[y - 1] = path[y] + step[y, path[y]]
+    return path + lo
