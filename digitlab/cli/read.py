@@ -31,7 +31,7 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     from digitlab.inference.numbers import read_number
     predictor = load_predictor(args)
-    if predictor.takes_pictures or (predictor.in_channels, predictor.image_size) != (1, 28):
+    if not predictor.reads_digits:
         raise ConfigError("read needs a digit model (grey 28x28); this one classifies pictures")
     results = []
     for path in args.images:

@@ -48,6 +48,11 @@ class Classifier:
         self.takes_pictures = takes_pictures
         self.refusal = refusal_index(self.classes)
 
+    @property
+    def reads_digits(self) -> bool:
+        """Whether pictures become MNIST-style 28x28 digits for this model (what read and the board need)."""
+        return not self.takes_pictures and (self.in_channels, self.image_size) == (1, 28)
+
     def logits(self, images: np.ndarray) -> np.ndarray:
         """uint8 (N, C, H, W) -> float logits (N, classes)."""
         raise NotImplementedError

@@ -51,7 +51,7 @@ class ModelService:
     def swap(self, checkpoint: str | Path, version: int) -> None:
         """Load `checkpoint` fully, then make it the serving model in one step."""
         predictor = Predictor.from_checkpoint(checkpoint, tta=self.tta)
-        if predictor.takes_pictures or (predictor.in_channels, predictor.image_size) != (1, 28):
+        if not predictor.reads_digits:
             raise ConfigError(f"{checkpoint}: the drawing board serves digit models (grey 28x28 input); this one "
                               f"takes {predictor.in_channels}x{predictor.image_size}x{predictor.image_size} pictures")
         info = ModelInfo(version, str(checkpoint), predictor.meta["model"]["name"],

@@ -110,14 +110,17 @@ function post(path, body) {
 async function predict() {
   if (!strokes.length) return;
   const seq = ++predictSeq;
-  const drawing = image();
+  const png = image();
   if (document.getElementById("why").checked) explain(seq);
+  // the single digit follows the pen; the whole number (a batch of crops on the server) is read when a stroke ends
+  const penDown = Boolean(current);
   try {
-    const [result, number] = await Promise.all([post("/api/predict", {image: drawing}), post("/api/read", {image: drawing})]);
+    const [result, number] = await Promise.all([post("/api/predict", {image: png}),
+                                                penDown ? Promise.resolve(reading) : post("/api/read", {image: png})]);
     if (seq !== predictSeq) return;  // a newer drawing is on its way
     showPrediction(result, number);
-    showReading(number);
-    if (!current) {
+    if (!penDown) {
+      showReading(number);
       const verdict = result.is_digit === false ? "not a digit" : `${result.digit}`;
       log(`prediction ${verdict} (${(100 * result.probabilities[result.digit]).toFixed(1)}%), reads "${number.text}"`);
     }
