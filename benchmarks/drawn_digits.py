@@ -30,9 +30,8 @@ from digitlab.data import load_dataset
 from digitlab.inference.trained_model import load_trained
 from digitlab.training import evaluate
 from digitlab.web.app import create_app
+from digitlab.web.board import Board
 from digitlab.web.server import BackgroundServer
-from digitlab.web.service import ModelService
-from digitlab.web.storage import SampleStore
 
 
 def post(url: str, png: bytes) -> dict:
@@ -63,10 +62,13 @@ def main() -> int:
         rng = np.random.default_rng(0)
         drawings = [canvas_png(d, rng) for d in digits]
 
-        store = SampleStore(Path(tmp) / "samples.sqlite")
-        with BackgroundServer(create_app(ModelService(checkpoint), store)) as server:
-            answers = [post(server.url, png)["digit"] for png in drawings]
-            drawn = float(np.mean(np.array(answers) == labels))
+        board = Board.open(Path(tmp) / "samples.sqlite", checkpoint=checkpoint)
+        try:
+            with BackgroundServer(create_app(board)) as server:
+                answers = [post(server.url, png)["digit"] for png in drawings]
+                drawn = float(np.mean(np.array(answers) == labels))
+        finally:
+            board.close()
 
         bodies = [json.dumps({"image": "data:image/png;base64," + base64.b64encode(p).decode()}) for p in drawings]
         with serve_process(checkpoint, Path(tmp) / "load.sqlite") as port:

@@ -1,15 +1,25 @@
-"""Helpers for the tests: generated IDX files, a loopback HTTP server, the real CLI in a child process."""
+"""Helpers for the tests: generated IDX files, a loopback HTTP server, the real CLI in a child process, calls
+to the drawing board."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import http.server
+import io
+import json
+import shutil
 import socket
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pytest
+from PIL import Image
 
 from digitlab.data.idx import write_idx
 
@@ -116,3 +126,46 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     """Run the real `digitlab` entry point in a child process."""
     return subprocess.run([sys.executable, "-m", "digitlab", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)
+
+
+def drawing(digit28: np.ndarray, size=280, offset=(30, 50), scale=7) -> bytes:
+    """An MNIST digit drawn big, black on white, off-centre, as a canvas PNG."""
+    big = Image.fromarray(255 - digit28).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    canvas = Image.new("L", (size, size), 255)
+    canvas.paste(big, offset)
+    buffer = io.BytesIO()
+    canvas.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def call(url, path, body=None, content_type="application/json"):
+    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+    request = urllib.request.Request(url + path, data=data, headers={"Content-Type": content_type} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists() or shutil.which("chromium") is None,
+                                    reason="Debian's chromium is not installed (.ci/run installs it)")
+
+
+@contextlib.contextmanager
+def board_page(url: str, width: int, height: int):
+    """The board's page in headless Chromium, ready (model and samples loaded)."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(url + "/")
+        page.wait_for_function("document.querySelector('#log').textContent.includes('ready')")
+        yield page
+        browser.close()

@@ -14,7 +14,8 @@ from tests.helpers import make_idx_files, run_cli
 COMMANDS = ["train", "evaluate", "predict", "export", "models", "report", "serve", "samples", "lab"]
 
 
-@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
+@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS], *[["samples", a] for a in ("export", "versions",
+                                                                                            "backup")]])
 def test_help_everywhere(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0 and "usage: digitlab" in result.stdout

@@ -6,6 +6,7 @@ wheel carries every file digitlab reads at run time (the drawing board's page, f
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -79,3 +80,6 @@ def test_the_installed_wheel_serves_the_board(built, tmp_path, trained_run):
     assert page is not None, stderr
     assert "<canvas" in page and "/static/app.js" in page and "fetch(" in script
     assert "Traceback" not in stderr, stderr
+    listed = subprocess.run([digitlab, "samples", "versions", "--db", str(tmp_path / "s.sqlite"), "--json"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and json.loads(listed.stdout)["serving"] == 1, listed.stderr

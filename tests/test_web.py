@@ -5,7 +5,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -25,43 +24,28 @@ from PIL import Image
 from digitlab.data import load_dataset
 from digitlab.web.app import create_app
 from digitlab.web.batcher import MicroBatcher
+from digitlab.web.board import Board
 from digitlab.web.server import BackgroundServer
 from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
-from tests.helpers import free_port, run_cli
+from tests.helpers import board_page, call, data_url, drawing, free_port, needs_chromium, run_cli
 
-CHROMIUM = Path("/usr/bin/chromium")
+
+@contextlib.contextmanager
+def serving(board: Board, token: str | None = None):
+    """The board's app on 127.0.0.1; the board is closed after (its fine-tuner stopped, its database unlocked)."""
+    try:
+        with BackgroundServer(create_app(board, token=token)) as server:
+            yield server
+    finally:
+        board.close()
 
 
 @pytest.fixture
 def board(trained_run, tmp_path):
-    store = SampleStore(tmp_path / "samples.sqlite")
-    with BackgroundServer(create_app(ModelService(trained_run), store)) as server:
-        yield server, store
-
-
-def drawing(digit28: np.ndarray, size=280, offset=(30, 50), scale=7) -> bytes:
-    """An MNIST digit drawn big, black on white, off-centre, as a canvas PNG."""
-    big = Image.fromarray(255 - digit28).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
-    canvas = Image.new("L", (size, size), 255)
-    canvas.paste(big, offset)
-    buffer = io.BytesIO()
-    canvas.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def call(url, path, body=None, content_type="application/json"):
-    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
-    request = urllib.request.Request(url + path, data=data, headers={"Content-Type": content_type} if data else {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
+    opened = Board.open(tmp_path / "samples.sqlite", checkpoint=trained_run)
+    with serving(opened) as server:
+        yield server, opened.store
 
 
 def multipart(fields: dict, file: bytes) -> tuple[bytes, str]:
@@ -244,22 +228,7 @@ def test_samples_export_command(trained_run, tmp_path, digits):
     assert data.train.labels.tolist() == labels[:3].tolist()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists() or shutil.which("chromium") is None,
-                    reason="Debian's chromium is not installed (.ci/run installs it)")
-@contextlib.contextmanager
-def board_page(url: str, width: int, height: int):
-    """The board's page in headless Chromium, ready (model and samples loaded)."""
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-        page = browser.new_page(viewport={"width": width, "height": height})
-        page.goto(url + "/")
-        page.wait_for_function("document.querySelector('#log').textContent.includes('ready')")
-        yield page
-        browser.close()
-
-
+@needs_chromium
 def test_drawing_in_chromium(board, tmp_path):
     server, store = board
     with board_page(server.url, 390, 844) as page:  # a phone
@@ -292,8 +261,7 @@ def _stroke(page, box, points):
     page.mouse.up()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists() or shutil.which("chromium") is None,
-                    reason="Debian's chromium is not installed (.ci/run installs it)")
+@needs_chromium
 def test_board_reads_a_number_refuses_a_face_and_shows_why(reader_board, tmp_path):
     server, store = reader_board
     with board_page(server.url, 1000, 900) as page:
@@ -327,9 +295,9 @@ def test_board_reads_a_number_refuses_a_face_and_shows_why(reader_board, tmp_pat
 
 @pytest.fixture
 def reader_board(reader_run, tmp_path):
-    store = SampleStore(tmp_path / "samples.sqlite")
-    with BackgroundServer(create_app(ModelService(reader_run), store)) as server:
-        yield server, store
+    opened = Board.open(tmp_path / "samples.sqlite", checkpoint=reader_run)
+    with serving(opened) as server:
+        yield server, opened.store
 
 
 def test_read_and_explain_endpoints(reader_board, digits):
@@ -368,13 +336,9 @@ def test_read_and_explain_endpoints(reader_board, digits):
     assert len(why["frame"]) == 4 and why["frame"][0] < 120 < why["frame"][2]
 
 
-def _finetune_board(trained_run, tmp_path, **tuner_options):
-    from digitlab.web.finetune import FineTuner
-    store = SampleStore(tmp_path / "samples.sqlite")
-    service = ModelService(trained_run)
-    tuner = FineTuner(service, store, tmp_path / "versions", base_samples=1500, held_out=1000, epochs=1,
+def _finetune_board(checkpoint, tmp_path, **tuner_options) -> Board:
+    return Board.open(tmp_path / "samples.sqlite", checkpoint=checkpoint, base_samples=1500, held_out=1000, epochs=1,
                       **tuner_options)
-    return store, service, tuner
 
 
 def _wait(url, job, predict_body=None):
@@ -392,71 +356,96 @@ def _wait(url, job, predict_body=None):
     raise AssertionError("fine-tune did not finish")
 
 
-def test_finetune_swaps_in_a_new_version_and_rolls_back(trained_run, tmp_path, digits):
-    store, service, tuner = _finetune_board(trained_run, tmp_path, max_drop=1.0)  # accept any result
+def test_finetune_swaps_in_a_new_version_that_survives_a_restart(trained_run, tmp_path, digits):
     images, labels = digits
-    with BackgroundServer(create_app(service, store, tuner)) as server:
+    with serving(_finetune_board(trained_run, tmp_path, max_drop=1.0)) as server:  # accept any result
         assert call(server.url, "/api/finetune/99")[0] == 404
         for image, label in zip(images, labels):
             assert call(server.url, "/api/samples", {"image": data_url(drawing(image)), "label": int(label)})[0] == 200
         code, started = call(server.url, "/api/finetune", {})
-        assert code == 202
+        assert code == 202 and started == {"job": 1, "state": "queued"}
         status, answered = _wait(server.url, started["job"], {"image": data_url(drawing(images[0]))})
         assert status["state"] == "accepted" and status["version"] == 2 and status["samples"] == 20
         assert 0 < status["before"] <= 1 and 0 < status["after"] <= 1 and status["progress"] == 1.0
+        assert status["parent"] == 1
         assert answered >= 1  # predictions were answered while it trained
         _, model = call(server.url, "/api/model")
         assert model["version"] == 2 and [v["version"] for v in model["versions"]] == [1, 2]
         assert Path(model["checkpoint"]).is_file() and model["accuracy"] == status["after"]
-        code, back = call(server.url, "/api/model/rollback", {})
-        assert code == 200 and back["version"] == 1
-        assert call(server.url, "/api/model")[1]["version"] == 1
+        v2 = model["versions"][1]
+        assert v2["parent"] == 1 and v2["samples"] == 20 and v2["serving"] and v2["accuracy_before"] == status["before"]
+
+    with sqlite3.connect(tmp_path / "samples.sqlite") as db:  # the version names the samples it learned from
+        assert db.execute("SELECT COUNT(*) FROM trained_on WHERE version = 2").fetchone()[0] == 20
+    # the same --db again: v2 serves, every version is listed, job 1 is still job 1
+    with serving(_finetune_board(trained_run, tmp_path, max_drop=-1.0)) as server:
+        _, model = call(server.url, "/api/model")
+        assert model["version"] == 2 and [(v["version"], v["parent"]) for v in model["versions"]] == [(1, None), (2, 1)]
+        assert call(server.url, "/api/predict", {"image": data_url(drawing(images[3]))})[1]["model_version"] == 2
+        assert call(server.url, "/api/finetune/1")[1]["state"] == "accepted"
+        assert call(server.url, "/api/finetune", {})[1]["job"] == 2  # ids are never reused
+        code, back = call(server.url, "/api/model/rollback", {})  # the serving version's parent
+        assert code == 200 and back["version"] == 1 and [v["serving"] for v in back["versions"]] == [True, False]
         code, answer = call(server.url, "/api/model/rollback", {})
         assert code == 409 and "no earlier version" in answer["error"]
+        code, answer = call(server.url, "/api/model/rollback", {"version": 7})
+        assert code == 404 and "no model version 7" in answer["error"]
+        assert call(server.url, "/api/model/rollback", {"version": "2"})[0] == 400
+        assert call(server.url, "/api/model/rollback", b"[", "application/json")[0] == 400
+        code, forward = call(server.url, "/api/model/rollback", {"version": 2})  # any recorded version
+        assert code == 200 and forward["version"] == 2
+        _wait(server.url, 2)
+        assert call(server.url, "/api/finetune", {})[1]["job"] == 3
+    # job 3 was stopped with the server, before it could finish
+    with serving(Board.open(tmp_path / "samples.sqlite", version=1)) as server:  # --version N, no --checkpoint
+        assert call(server.url, "/api/model")[1]["version"] == 1
+        assert call(server.url, "/api/finetune/3")[1]["state"] == "interrupted"
+    reopened = Board.open(tmp_path / "samples.sqlite")
+    assert reopened.service.info.version == 1  # what --version chose stays the serving one
+    reopened.close()
 
 
 def test_finetuned_refusing_model_still_refuses(reader_run, tmp_path, digits):
     """Fine-tuning mixes the checkpoint's non-digits in again: version 2 still says "not a digit"."""
     from digitlab.data.non_digits import make_non_digits
     from digitlab.inference.predictor import Predictor
-    store, service, tuner = _finetune_board(reader_run, tmp_path, max_drop=1.0)
+    board = _finetune_board(reader_run, tmp_path, max_drop=1.0)
     images, labels = digits
     for image, label in zip(images, labels):
-        store.add(int(label), drawing(image), image, 1)
-    job = tuner.start()
+        board.store.add(int(label), drawing(image), image, 1)
+    job = board.finetuner.start()
     for _ in range(1200):
-        if tuner.status(job.id)["state"] not in ("queued", "running"):
+        if board.finetuner.status(job)["state"] not in ("queued", "running"):
             break
         time.sleep(0.05)
-    assert tuner.status(job.id)["state"] == "accepted", tuner.status(job.id)
-    tuned = Predictor.from_checkpoint(service.info.checkpoint)
+    assert board.finetuner.status(job)["state"] == "accepted", board.finetuner.status(job)
+    tuned = Predictor.from_checkpoint(board.service.info.checkpoint)
     assert tuned.classes[-1] == "not a digit"
     answers = tuned.predict_arrays(make_non_digits(60, seed=321, kinds={"shapes": 1.0, "letters": 1.0}))
     assert sum(not a.is_digit for a in answers) >= 40
-    service.close()
+    board.close()
 
 
 def test_finetune_that_would_lose_accuracy_is_rejected(trained_run, tmp_path, digits):
-    store, service, tuner = _finetune_board(trained_run, tmp_path, max_drop=-1.0)  # demands +100 points: never met
+    board = _finetune_board(trained_run, tmp_path, max_drop=-1.0)  # demands +100 points: never met
     images, labels = digits
     for image, label in zip(images[:5], labels[:5]):
-        store.add(int(label), drawing(image), image, 1)
-    with BackgroundServer(create_app(service, store, tuner)) as server:
+        board.store.add(int(label), drawing(image), image, 1)
+    with serving(board) as server:
         status, _ = _wait(server.url, call(server.url, "/api/finetune", {})[1]["job"])
         assert status["state"] == "rejected" and "would drop" in status["message"]
         assert call(server.url, "/api/model")[1]["version"] == 1
+    assert sorted(p.name for p in board.registry.folder.iterdir()) == ["v1.pt"]  # nothing written for it
 
 
 def test_finetune_without_samples_fails_cleanly(trained_run, tmp_path):
-    store, service, tuner = _finetune_board(trained_run, tmp_path)
-    with BackgroundServer(create_app(service, store, tuner)) as server:
+    with serving(_finetune_board(trained_run, tmp_path)) as server:
         status, _ = _wait(server.url, call(server.url, "/api/finetune", {})[1]["job"])
         assert status["state"] == "failed" and "no stored samples" in status["message"]
 
 
 def test_model_changing_endpoints_need_the_token_when_set(trained_run, tmp_path):
-    store, service, tuner = _finetune_board(trained_run, tmp_path)
-    with BackgroundServer(create_app(service, store, tuner, token="s3cret")) as server:
+    with serving(_finetune_board(trained_run, tmp_path), token="s3cret") as server:
         code, answer = call(server.url, "/api/finetune", {})
         assert code == 401 and "token" in answer["error"]
         assert call(server.url, "/api/model/rollback", {})[0] == 401
@@ -482,12 +471,9 @@ def test_serve_without_checkpoint_trains_the_default_model_once(tmp_path, monkey
 
 @pytest.fixture
 def worker_board(trained_run, tmp_path):
-    service = ModelService(trained_run, workers=2)
-    try:
-        with BackgroundServer(create_app(service, SampleStore(tmp_path / "samples.sqlite"))) as server:
-            yield server, service
-    finally:
-        service.close()
+    board = Board.open(tmp_path / "samples.sqlite", checkpoint=trained_run, workers=2)
+    with serving(board) as server:
+        yield server, board
 
 
 def _always_three(trained_run, path: Path) -> Path:
@@ -504,7 +490,7 @@ def _always_three(trained_run, path: Path) -> Path:
 
 def test_worker_processes_answer_as_the_server_process_does(worker_board, trained_run, digits):
     import asyncio
-    server, service = worker_board
+    server, board = worker_board
     pngs = [drawing(image, offset=(10 + i, 40)) for i, image in enumerate(digits[0])]
     in_process = ModelService(trained_run)
     alone = [json.loads(asyncio.run(in_process.predict(png))) for png in pngs]
@@ -520,7 +506,7 @@ def test_worker_processes_answer_as_the_server_process_does(worker_board, traine
         assert answer["digit"] == alone[index]["digit"] and answer["input28"] == alone[index]["input28"]
         assert np.allclose(answer["probabilities"], alone[index]["probabilities"], atol=2e-3)
         assert answer["model_version"] == 1
-    pids = {worker.process.pid for worker in service._workers.workers}
+    pids = {worker.process.pid for worker in board.service._workers.workers}
     assert len(pids) == 2 and os.getpid() not in pids
     status, error = call(server.url, "/api/predict", {"image": data_url(b"this is not a png")})
     assert status == 400 and "not a readable image" in error["error"]  # the worker's ImageError, as a 400
@@ -554,10 +540,12 @@ def test_prediction_workers_take_a_burst_in_one_big_batch(trained_run, digits, n
 
 
 def test_workers_answer_with_the_version_swapped_in_and_rolled_back(worker_board, trained_run, digits, tmp_path):
-    server, service = worker_board
+    server, board = worker_board
     body = {"image": data_url(drawing(digits[0][0]))}
     first = call(server.url, "/api/predict", body)[1]
-    service.swap(_always_three(trained_run, tmp_path / "three.pt"), version=2)
+    # published as a fine-tune publishes a version: its file, then its row with the serving switch
+    job, three = board.registry.new_job(), _always_three(trained_run, board.registry.folder / "v2.pt")
+    board.service.swap(three, 2, commit=lambda: board.registry.publish(job, 2, three.name, 1, 0.9, 0.1, samples=[]))
     answers = [call(server.url, "/api/predict", body)[1] for _ in range(6)]  # both workers get asked
     assert all(a["digit"] == 3 and a["model_version"] == 2 and a["probabilities"][3] > 0.99 for a in answers)
     assert call(server.url, "/api/model/rollback", {})[0] == 200
@@ -566,7 +554,8 @@ def test_workers_answer_with_the_version_swapped_in_and_rolled_back(worker_board
 
 
 def test_a_worker_that_dies_is_replaced_and_no_answer_is_lost(worker_board, digits):
-    server, service = worker_board
+    server, board = worker_board
+    service = board.service
     body = {"image": data_url(drawing(digits[0][1]))}
     assert call(server.url, "/api/predict", body)[0] == 200
     victim = service._workers.workers[0].process

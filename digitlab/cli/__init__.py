@@ -48,3 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("digitlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`digitlab ... --json | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the exit's flush cannot fail again
+        return 141

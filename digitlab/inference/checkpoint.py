@@ -122,13 +122,20 @@ def load_npz_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """(the trained network in eval mode, its checkpoint record) for a checkpoint file or run folder of
     either engine. The network as trained: how it answers (precision, TTA) is trained_model's business."""
-    path = Path(path)
-    if path.is_dir() and not (path / CHECKPOINT_NAME).exists() and (path / NPZ_CHECKPOINT_NAME).exists():
-        path = path / NPZ_CHECKPOINT_NAME
+    path = checkpoint_file(path)
     if path.suffix == ".npz" and path.is_file():
         return load_npz_checkpoint(path)
     payload = load_checkpoint(path)
     return model_from_checkpoint(payload, device), payload
+
+
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """The checkpoint file a path names: itself, or the one inside a run folder (PyTorch's, else NumPy's)."""
+    path = Path(path)
+    if path.is_dir():
+        return path / (NPZ_CHECKPOINT_NAME if not (path / CHECKPOINT_NAME).exists()
+                       and (path / NPZ_CHECKPOINT_NAME).exists() else CHECKPOINT_NAME)
+    return path
 
 
 def checkpoint_dataset(payload: dict, dataset: str | None = None, data_dir: str | None = None) -> DigitDataset:

@@ -19,10 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digitlab.errors import DigitlabError
-from digitlab.web.finetune import FineTuner
+from digitlab.web.board import Board, CannotServe, NoSuchVersion
 from digitlab.web.protocol import MAX_UPLOAD_BYTES, decode_data_url
-from digitlab.web.service import ModelService
-from digitlab.web.storage import SampleStore
 from digitlab.web.workers import PredictionFailed
 
 STATIC = Path(__file__).parent / "static"
@@ -99,11 +97,21 @@ def _label(fields: dict) -> int:
     return label
 
 
-def create_app(service: ModelService, store: SampleStore, finetuner: FineTuner | None = None,
-               token: str | None = None) -> FastAPI:
+def _target_version(body: bytes) -> int | None:
+    """The `version` a rollback asks for; none (an empty body or {}) means the serving version's parent."""
+    try:
+        data = json.loads(body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "body is not valid JSON") from None
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not (version is None or type(version) is int):  # bool is an int: not this one
+        raise ApiError(400, "expected {} or {\"version\": N} with N a version number")
+    return version
+
+
+def create_app(board: Board, token: str | None = None) -> FastAPI:
     """The app; with a `token`, the endpoints that change the model require `Authorization: Bearer <token>`."""
-    if finetuner is None:
-        finetuner = FineTuner(service, store, Path(store.path).parent / "model-versions")
+    service, store, finetuner = board.service, board.store, board.finetuner
 
     def require_token(request: Request) -> None:
         if token and not secrets.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
@@ -166,34 +174,34 @@ def create_app(service: ModelService, store: SampleStore, finetuner: FineTuner |
         counts = store.counts()
         return {"counts": counts, "total": sum(counts), "recent": store.recent(max(1, min(limit, 200)))}
 
-    def describe(info) -> dict:
-        return {"version": info.version, "name": info.name, "dataset": info.dataset, "accuracy": info.accuracy,
-                "checkpoint": info.checkpoint}
-
-    @app.get("/api/model", summary="The model that is serving, and the versions before it")
+    @app.get("/api/model", summary="The model that is serving, and every version the board has")
     async def model_info():
-        return {**describe(service.info), "versions": [describe(v) for v in service.versions]}
+        return board.describe()
 
     @app.post("/api/finetune", status_code=202, summary="Start fine-tuning on the stored samples in the background")
     async def start_finetune(request: Request):
         require_token(request)
-        job = finetuner.start()
-        return {"job": job.id, "state": job.state}
+        job = await run_in_threadpool(finetuner.start)
+        return {"job": job, "state": "queued"}
 
     @app.get("/api/finetune/{job_id}", summary="Progress of a fine-tune job, with held-out accuracy before and after")
     async def finetune_status(job_id: int):
-        status = finetuner.status(job_id)
+        status = await run_in_threadpool(finetuner.status, job_id)
         if status is None:
             raise ApiError(404, f"no fine-tune job {job_id}")
         return status
 
-    @app.post("/api/model/rollback", summary="Serve the previous model version again")
+    @app.post("/api/model/rollback", summary="Serve an earlier version: {'version': N}, or by default the parent "
+                                             "of the one serving")
     async def rollback(request: Request):
         require_token(request)
+        body, _ = await _capped_body(request)
         try:
-            info = await run_in_threadpool(service.rollback)
-        except LookupError as exc:
+            await run_in_threadpool(board.serve, _target_version(body))
+        except NoSuchVersion as exc:
+            raise ApiError(404, str(exc)) from None
+        except CannotServe as exc:
             raise ApiError(409, str(exc)) from None
-        return describe(info)
+        return board.describe()
 
     return app

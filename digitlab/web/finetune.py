@@ -3,18 +3,16 @@
 One worker thread runs one job at a time: the stored samples (repeated so they weigh in)
 are mixed with a sample of the original training data, a copy of the serving model is
 trained on them, and both are scored on held-out test data. The new version is swapped in
-only if its accuracy did not drop by more than `max_drop`; every version stays on disk.
+only if its accuracy did not drop by more than `max_drop`. Jobs and versions live in the
+board's database (registry.py): a job's state and progress are there for any client, across
+restarts; a stop interrupts the running job, which then reads `interrupted`.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -25,65 +23,63 @@ from digitlab.training.config import TrainConfig
 from digitlab.training.evaluate import evaluate
 from digitlab.training.finetune import fine_tune
 from digitlab.training.run import with_non_digits
+from digitlab.web.registry import Registry
 from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
 
 log = logging.getLogger("digitlab")
+PROGRESS_STEP = 0.01  # write progress to the database at most every 1 point (<= 100 small commits a job)
 
 
-@dataclass
-class Job:
-    id: int
-    state: str = "queued"          # queued, running, accepted, rejected, failed
-    progress: float = 0.0
-    samples: int = 0
-    before: float | None = None    # held-out accuracy of the serving model
-    after: float | None = None     # held-out accuracy of the fine-tuned model
-    version: int | None = None     # the version it became, if accepted
-    message: str = ""
-    created: float = field(default_factory=time.time)
+class Stopping(Exception):
+    """The server is stopping: the running job ends as `interrupted`."""
 
 
 class FineTuner:
-    def __init__(self, service: ModelService, store: SampleStore, versions_dir: str | Path, max_drop: float = 0.005,
+    def __init__(self, service: ModelService, store: SampleStore, registry: Registry, max_drop: float = 0.005,
                  base_samples: int = 4000, repeats: int = 5, held_out: int = 2000, epochs: int = 2):
-        self.service, self.store, self.versions_dir = service, store, Path(versions_dir)
+        self.service, self.store, self.registry = service, store, registry
         self.max_drop, self.base_samples, self.repeats = max_drop, base_samples, repeats
         self.held_out, self.epochs = held_out, epochs
-        self.jobs: dict[int, Job] = {}
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finetune")
 
-    def start(self) -> Job:
-        with self._lock:
-            job = Job(next(self._ids))
-            self.jobs[job.id] = job
+    def start(self) -> int:
+        job = self.registry.new_job()
         self._worker.submit(self._run, job)
         return job
 
-    def status(self, job_id: int) -> dict | None:
-        job = self.jobs.get(job_id)
-        return asdict(job) if job else None
+    def status(self, job: int) -> dict | None:
+        return self.registry.job(job)
 
-    def _run(self, job: Job) -> None:
-        job.state = "running"
+    def close(self) -> None:
+        """Interrupt the running job at its next step and drop the queued ones (both read `interrupted`)."""
+        self._stopping.set()
+        self._worker.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, job: int) -> None:
+        if self._stopping.is_set():
+            return  # left `queued`: the next start marks it interrupted
+        self.registry.update_job(job, state="running")
         try:
             self._fine_tune(job)
+        except Stopping:
+            self.registry.update_job(job, state="interrupted", message="the server stopped before this job finished")
         except Exception as exc:  # a failed job must not kill the worker or the server
-            job.state, job.message = "failed", f"{type(exc).__name__}: {exc}"
-            log.warning(f"fine-tune job {job.id} failed: {job.message}")
+            message = f"{type(exc).__name__}: {exc}"
+            self.registry.update_job(job, state="failed", message=message)
+            log.warning(f"fine-tune job {job} failed: {message}")
 
-    def _fine_tune(self, job: Job) -> None:
-        images, labels = self.store.arrays()
-        job.samples = len(labels)
-        if not len(labels):
-            job.state, job.message = "failed", "no stored samples to learn from"
-            return
+    def _fine_tune(self, job: int) -> None:
+        ids, images, labels = self.store.arrays()
         info = self.service.info
+        self.registry.update_job(job, samples=len(labels), parent=info.version)
+        if not len(labels):
+            self.registry.update_job(job, state="failed", message="no stored samples to learn from")
+            return
         payload = load_checkpoint(info.checkpoint)
         data = checkpoint_dataset(payload)  # with the test split held out from it in training
-        generator = torch.Generator().manual_seed(job.id)
+        generator = torch.Generator().manual_seed(job)
         base = data.train.subset(torch.randperm(len(data.train), generator=generator)[:self.base_samples])
         if refusal_index(payload["classes"]) is not None:  # keep it able to say "not a digit"
             base = with_non_digits(data, base, TrainConfig.from_dict(payload["config"]))
@@ -95,18 +91,39 @@ class FineTuner:
 
         model = model_from_checkpoint(payload)
         classes = payload["classes"]
-        job.before = evaluate(model, test, mean, std, len(classes), refusal=refusal_index(classes)).accuracy
-        fine_tune(model, mix, mean, std, epochs=self.epochs, seed=job.id,
-                  progress=lambda p: setattr(job, "progress", round(p, 3)))
-        job.after = evaluate(model, test, mean, std, len(classes), refusal=refusal_index(classes)).accuracy
-        if job.after < job.before - self.max_drop:
-            job.state = "rejected"
-            job.message = f"held-out accuracy would drop from {job.before:.2%} to {job.after:.2%}"
+        before = evaluate(model, test, mean, std, len(classes), refusal=refusal_index(classes)).accuracy
+        self.registry.update_job(job, before=before)
+        fine_tune(model, mix, mean, std, epochs=self.epochs, seed=job, progress=self._reporter(job))
+        after = evaluate(model, test, mean, std, len(classes), refusal=refusal_index(classes)).accuracy
+        if self._stopping.is_set():
+            raise Stopping
+        if after < before - self.max_drop:
+            self.registry.update_job(job, state="rejected", after=after, progress=1.0,
+                                     message=f"held-out accuracy would drop from {before:.2%} to {after:.2%}")
             return
-        version = self.service.next_version()
-        path = self.versions_dir / f"v{version}.pt"
-        save_checkpoint(path, {**payload, "state_dict": model.state_dict(), "test_accuracy": job.after,
-                               "finetune": {"parent": info.version, "samples": job.samples, "before": job.before}})
-        self.service.swap(path, version)
-        job.state, job.version = "accepted", version
-        log.info(f"fine-tune job {job.id}: model v{version} serving ({job.before:.2%} -> {job.after:.2%})")
+        version = self.registry.next_version()
+        file = f"v{version}.pt"
+        save_checkpoint(self.registry.folder / file,  # complete on disk before the row that names it commits
+                        {**payload, "state_dict": model.state_dict(), "test_accuracy": after,
+                         "finetune": {"parent": info.version, "samples": len(labels), "before": before, "job": job}})
+        self.registry.update_job(job, after=after)
+        try:
+            self.service.swap(self.registry.folder / file, version, commit=lambda: self.registry.publish(
+                job, version, file, parent=info.version, before=before, after=after, samples=ids.tolist()))
+        except BaseException:
+            (self.registry.folder / file).unlink(missing_ok=True)  # no row names it: it must not stay
+            raise
+        log.info(f"fine-tune job {job}: model v{version} serving ({before:.2%} -> {after:.2%})")
+
+    def _reporter(self, job: int):
+        """The progress callback: written to the database every PROGRESS_STEP; raises Stopping on a stop."""
+        written = [0.0]
+
+        def report(progress: float) -> None:
+            if self._stopping.is_set():
+                raise Stopping
+            if progress - written[0] >= PROGRESS_STEP and progress < 1.0:
+                written[0] = progress
+                self.registry.update_job(job, progress=round(progress, 3))
+
+        return report

@@ -1,8 +1,9 @@
-"""The model behind the drawing board: predictions, and which version is serving."""
+"""The model behind the drawing board: its predictions, readings and explanations, and the swap to another."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,16 @@ class ModelInfo:
     accuracy: float | None
 
 
+def load_servable(checkpoint: str | Path, version: int, tta: bool | None = None) -> tuple[Predictor, ModelInfo]:
+    """The checkpoint loaded, or a one-line error if the board cannot serve it."""
+    predictor = Predictor.from_checkpoint(checkpoint, tta=tta)
+    if not predictor.reads_digits:
+        raise ConfigError(f"{checkpoint}: the drawing board serves digit models (grey 28x28 input); this one "
+                          f"takes {predictor.in_channels}x{predictor.image_size}x{predictor.image_size} pictures")
+    return predictor, ModelInfo(version, str(checkpoint), predictor.meta["model"]["name"],
+                                str(predictor.meta.get("dataset", "?")), predictor.meta.get("test_accuracy"))
+
+
 class ModelService:
     """Holds the serving model; a new version is swapped in under a lock, between two predictions.
 
@@ -36,11 +47,10 @@ class ModelService:
     all drawings waiting (web/batcher.py).
     """
 
-    def __init__(self, checkpoint: str | Path, tta: bool | None = None, workers: int = 0):
+    def __init__(self, checkpoint: str | Path, tta: bool | None = None, workers: int = 0, version: int = 1):
         self.tta = tta  # None: as each checkpoint was trained; False: one view per drawing (5x less work)
         self._lock = threading.Lock()
-        self.versions: list[ModelInfo] = []  # every version served, oldest first; the last one is serving
-        self.swap(checkpoint, version=1)  # checks the checkpoint before any worker starts
+        self.swap(checkpoint, version)  # checks the checkpoint before any worker starts
         self._workers = PredictWorkers(workers, self.info.checkpoint, self.info.version, tta) if workers else None
         self._model_calls = None if workers else MicroBatcher(self._predict_batch)  # the in-process path
 
@@ -48,33 +58,16 @@ class ModelService:
         if self._workers:
             self._workers.close()
 
-    def swap(self, checkpoint: str | Path, version: int) -> None:
-        """Load `checkpoint` fully, then make it the serving model in one step."""
-        predictor = Predictor.from_checkpoint(checkpoint, tta=self.tta)
-        if not predictor.reads_digits:
-            raise ConfigError(f"{checkpoint}: the drawing board serves digit models (grey 28x28 input); this one "
-                              f"takes {predictor.in_channels}x{predictor.image_size}x{predictor.image_size} pictures")
-        info = ModelInfo(version, str(checkpoint), predictor.meta["model"]["name"],
-                         str(predictor.meta.get("dataset", "?")), predictor.meta.get("test_accuracy"))
+    def swap(self, checkpoint: str | Path, version: int, commit: Callable[[], None] | None = None) -> ModelInfo:
+        """Load `checkpoint` fully, then make it the serving model in one step. `commit` (recording the
+        switch in the board's database) runs under the same lock, so the database and the model serving
+        change in the same order; if it raises, nothing changes."""
+        predictor, info = load_servable(checkpoint, version, self.tta)
         with self._lock:
+            if commit:
+                commit()
             self._predictor, self.info = predictor, info
-            self.versions.append(info)
-
-    def next_version(self) -> int:
-        with self._lock:
-            return max(v.version for v in self.versions) + 1
-
-    def rollback(self) -> ModelInfo:
-        """Serve the version before the current one again (its checkpoint is still on disk)."""
-        with self._lock:
-            if len(self.versions) < 2:
-                raise LookupError("there is no earlier version to roll back to")
-            previous = self.versions[-2]
-        predictor = Predictor.from_checkpoint(previous.checkpoint, tta=self.tta)
-        with self._lock:
-            self.versions.pop()
-            self._predictor, self.info = predictor, previous
-        return previous
+        return info
 
     async def predict(self, image_bytes: bytes) -> bytes:
         """The answer for a drawing, as JSON."""

@@ -283,12 +283,38 @@ document.getElementById("finetune").addEventListener("click", async () => {
   }
 });
 
-async function showModel() {
-  const model = await api("/api/model");
+function percent(value) {
+  return value != null ? `${(100 * value).toFixed(2)}%` : "?";
+}
+
+async function showModel(model) {
+  model = model || await api("/api/model");
   document.getElementById("model-info").textContent =
-    `model v${model.version}: ${model.name}` + (model.accuracy != null ? `, ${(100 * model.accuracy).toFixed(2)}% test accuracy` : "");
+    `model v${model.version}: ${model.name}` + (model.accuracy != null ? `, ${percent(model.accuracy)} test accuracy` : "");
+  const select = document.getElementById("versions");
+  select.replaceChildren(...model.versions.map((v) => {
+    const option = document.createElement("option");
+    option.value = v.version;
+    const origin = v.parent == null ? "base" : `from v${v.parent}, ${v.samples} samples`;
+    option.textContent = `v${v.version} (${origin}, ${percent(v.accuracy)})` + (v.usable ? "" : " — file missing");
+    option.disabled = !v.usable;
+    option.selected = v.version === model.version;
+    return option;
+  }));
   return model;
 }
+
+document.getElementById("versions").addEventListener("change", async (event) => {
+  const version = Number(event.target.value);
+  try {
+    const model = await post("/api/model/rollback", {version});
+    await showModel(model);
+    log(`model v${model.version} serving`);
+  } catch (error) {
+    log(`could not serve v${version}: ${error.message}`);
+    await showModel();
+  }
+});
 
 async function start() {
   redraw();
@@ -297,7 +323,7 @@ async function start() {
     const model = await showModel();
     const samples = await api("/api/samples");
     document.getElementById("sample-count").textContent = samples.total;
-    log(`ready: model v${model.version} (${model.name}), ${samples.total} stored samples`);
+    log(`ready: model v${model.version} (${model.name}) of ${model.versions.length} version(s), ${samples.total} stored samples`);
   } catch (error) {
     log(`server not reachable: ${error.message}`);
   }

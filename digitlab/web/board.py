@@ -1,0 +1,155 @@
+"""A drawing board: its database (samples, model versions, fine-tune jobs), the model serving and the
+fine-tuner, opened together so that a restart finds the board as it was left.
+
+`--checkpoint` names the base model, never what serves. The base is known by its bytes (sha256):
+- the base of the version that served last -> that version serves again (the usual restart);
+- a base the database has never seen -> a new lineage: a new version with no parent, served,
+  while every earlier version stays listed and servable and every stored sample is kept for
+  fine-tuning the new base (a better base model is the usual reason to change it);
+- the base of an older lineage -> that base version serves again;
+- none -> the version that served last; an empty database gets `default_base()`.
+`version` (`--version N`) then serves any recorded version instead.
+
+One server per database: the versions folder is locked (flock) while a board is open, and
+a second `serve` on the same --db gets a one-line error instead of two writers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from digitlab.errors import CheckpointError, ConfigError
+from digitlab.inference.checkpoint import checkpoint_file
+from digitlab.utils.files import sha256_of
+from digitlab.web.finetune import FineTuner
+from digitlab.web.registry import Registry, Version
+from digitlab.web.service import ModelInfo, ModelService, load_servable
+from digitlab.web.storage import SampleStore
+
+log = logging.getLogger("digitlab")
+
+
+class NoSuchVersion(ConfigError):
+    """A version number the database does not hold."""
+
+
+class CannotServe(ConfigError):
+    """A version that exists but cannot serve now (no earlier version, or its file is gone)."""
+
+
+class Board:
+    def __init__(self, store: SampleStore, registry: Registry, service: ModelService, finetuner: FineTuner,
+                 lock: int):
+        self.store, self.registry, self.service, self.finetuner = store, registry, service, finetuner
+        self._lock = lock
+
+    @classmethod
+    def open(cls, db: str | Path, checkpoint: str | Path | None = None, version: int | None = None,
+             tta: bool | None = None, workers: int = 0, default_base: Callable[[], Path] | None = None,
+             **finetune_options) -> Board:
+        registry = Registry(db)
+        lock = _lock_folder(registry.folder, db)
+        try:
+            for problem in registry.check():
+                log.warning(f"{db}: {problem}")
+            store = SampleStore(db)
+            chosen = _choose(registry, checkpoint, default_base, tta)
+            if version is not None:
+                chosen = _servable(registry, version)
+            service = ModelService(registry.path(chosen), tta=tta, workers=workers, version=chosen.version)
+            if registry.serving() != chosen:
+                registry.serve(chosen.version)
+        except BaseException:
+            os.close(lock)
+            raise
+        return cls(store, registry, service, FineTuner(service, store, registry, **finetune_options), lock)
+
+    def serve(self, version: int | None = None) -> ModelInfo:
+        """Serve `version`, or the parent of the one serving (a rollback), and record it."""
+        if version is None:
+            serving = self.registry.get(self.service.info.version)
+            if serving is None or serving.parent is None:
+                raise CannotServe("there is no earlier version to roll back to")
+            version = serving.parent
+        target = _servable(self.registry, version)
+        return self.service.swap(self.registry.path(target), target.version,
+                                 commit=lambda: self.registry.serve(target.version))
+
+    def describe(self) -> dict:
+        """The serving model and every version, as GET /api/model and `digitlab samples versions` show them."""
+        info = self.service.info
+        return {"version": info.version, "name": info.name, "dataset": info.dataset, "accuracy": info.accuracy,
+                "checkpoint": info.checkpoint, "versions": self.registry.describe(serving=info.version)}
+
+    def close(self) -> None:
+        self.finetuner.close()
+        self.service.close()
+        os.close(self._lock)  # releases the flock
+
+
+def _choose(registry: Registry, checkpoint: str | Path | None, default_base: Callable[[], Path] | None,
+            tta: bool | None) -> Version:
+    serving = registry.serving()
+    if serving is not None and not registry.usable(serving):
+        fallback = _usable_ancestor(registry, serving)
+        log.warning(f"model v{serving.version} served last but cannot be served now ({registry.problem(serving)})"
+                    + (f": serving v{fallback.version}, its nearest ancestor that can" if fallback else ""))
+        serving = fallback
+    if checkpoint is None:
+        if serving is not None:
+            return serving
+        if registry.versions():
+            raise ConfigError(f"{registry.db.path}: no recorded version can be served; give --checkpoint")
+        if default_base is None:
+            raise ConfigError(f"{registry.db.path}: no model yet; give --checkpoint")
+        checkpoint = default_base()
+    file = checkpoint_file(checkpoint)
+    if not file.is_file():
+        raise CheckpointError(f"{checkpoint}: no such checkpoint")
+    sha = sha256_of(file)
+    if serving is not None and registry.root(serving).sha256 == sha:
+        return serving
+    known = registry.find_base(sha)
+    if known is not None and registry.usable(known):
+        log.info(f"{checkpoint} is the base of an earlier lineage: serving v{known.version} again")
+        return known
+    _, info = load_servable(file, registry.next_version(), tta)  # refused here before anything is recorded
+    base = registry.add_base(file, info.accuracy)
+    if serving is not None:
+        log.info(f"{checkpoint} is a new base model: recorded as v{base.version}, a new lineage "
+                 f"(v1-v{base.version - 1} stay listed; --version N serves one)")
+    return base
+
+
+def _usable_ancestor(registry: Registry, version: Version) -> Version | None:
+    while version.parent is not None:
+        version = registry.get(version.parent)
+        if registry.usable(version):
+            return version
+    return None
+
+
+def _servable(registry: Registry, number: int) -> Version:
+    version = registry.get(number)
+    if version is None:
+        known = ", ".join(f"v{v.version}" for v in registry.versions()) or "none"
+        raise NoSuchVersion(f"there is no model version {number} (versions: {known})")
+    if not registry.usable(version):
+        raise CannotServe(f"model v{number} cannot be served: {registry.problem(version)}")
+    return version
+
+
+def _lock_folder(folder: Path, db: str | Path) -> int:
+    import fcntl
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"{db} is in use by another drawing board (digitlab serve): stop that one, "
+                          "or give another --db") from None
+    return fd
