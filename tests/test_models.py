@@ -14,7 +14,8 @@ from digitlab.models.profile import conv_comparison, count_macs, count_params
 from tests.helpers import run_cli
 
 ZOO = ["seed-cnn", "seed-cnn3", "seed-tiny", "lenet5", "alexnet", "vgg11", "vgg16", "resnet18", "resnet50",
-       "resnet-bottleneck", "resnext", "inception", "mobilenet_v1", "mobilenet_v2", "shufflenet", "conv3d"]
+       "resnet-bottleneck", "resnext", "inception", "mobilenet_v1", "mobilenet_v2", "shufflenet", "conv3d",
+       "densenet", "condensenet", "bl-resnet"]
 
 
 def test_registry_has_the_whole_zoo_with_descriptions():
@@ -64,6 +65,103 @@ def test_learns_a_small_batch(name, digit_batch):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_densenet_layers_add_growth_channels_and_transitions_compress():
+    from digitlab.models.densenet import DenseLayer
+    model = create_model("densenet")
+    layers = [m for m in model.modules() if isinstance(m, DenseLayer)]
+    assert len(layers) == 18  # DenseNet-BC-40: (40 - 4) / 6 per block, 3 blocks
+    x = torch.randn(1, 24, 28, 28)
+    assert layers[0](x).shape == (1, 24 + 12, 28, 28) and torch.equal(layers[0](x)[:, :24], x)  # the input passes
+    shapes = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:]))) for m in layers]
+    model.eval()(torch.randn(1, 1, 28, 28))
+    for hook in hooks:
+        hook.remove()
+    # block 1 ends with 24 + 6*12 = 96 channels, compressed to 48; block 2: 48 + 72 = 120 -> 60; block 3: 132
+    assert shapes[5] == (96, 28, 28) and shapes[6] == (60, 14, 14) and shapes[11] == (120, 14, 14)
+    assert shapes[-1] == (132, 7, 7)
+
+
+def test_bl_resnet_runs_its_big_branch_at_half_resolution():
+    from digitlab.models.blresnet import BigLittleModule
+    model = create_model("bl-resnet").eval()
+    seen = {}
+
+    def record(name):
+        return lambda module, inputs, out: seen.setdefault(name, []).append((inputs[0].shape[-1], *out.shape[1:3]))
+
+    for module in model.modules():
+        if isinstance(module, BigLittleModule):
+            module.big.register_forward_hook(record("big"))
+            module.little.register_forward_hook(record("little"))
+    model(torch.randn(1, 1, 28, 28))
+    # (input size, output channels, output size) of each module's branches
+    assert seen == {"big": [(28, 32, 14), (14, 64, 7)], "little": [(28, 32, 28), (14, 64, 14)]}
+    first = next(m for m in model.modules() if isinstance(m, BigLittleModule))
+    big = sum(p.numel() for p in first.big.parameters())
+    little = sum(p.numel() for p in first.little.parameters())
+    assert little < big / 2  # the full-resolution branch is the light one
+
+
+def _condensed(steps: int = 12):
+    """A CondenseNet trained a few steps through its condensation schedule on real digits."""
+    data = load_dataset("mnist-5k")
+    x, y = (data.train.images[:64].float() / 255 - 0.1307) / 0.3081, data.train.labels[:64]
+    torch.manual_seed(0)
+    model = create_model("condensenet")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for step in range(steps):
+        model.training_progress(step / steps)
+        loss = F.cross_entropy(model(x), y) + model.regularization()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model, x
+
+
+def test_condensenet_learns_its_groups_and_converts_to_the_same_outputs():
+    from digitlab.models.condensenet import IndexedGroupConv, LearnedGroupConv
+    model, x = _condensed()
+    lgcs = [m for m in model.modules() if isinstance(m, LearnedGroupConv)]
+    assert all(int(m.stage) == 3 for m in lgcs)  # C - 1 = 3 stages, all done half-way through
+    for lgc in lgcs:
+        groups = lgc.mask.reshape(4, -1, lgc.mask.shape[1])
+        kept = groups.sum(2)[:, 0]  # inputs each group reads
+        assert (kept == lgc.mask.shape[1] - 3 * (lgc.mask.shape[1] // 4)).all()
+        assert (groups == groups[:, :1]).all()  # a group's filters read the same inputs
+        assert len({tuple(torch.nonzero(g[0]).flatten().tolist()) for g in groups}) > 1  # groups chose differently
+    model.eval()
+    converted = model.for_inference()
+    assert not any(isinstance(m, LearnedGroupConv) for m in converted.modules())
+    assert sum(isinstance(m, IndexedGroupConv) for m in converted.modules()) == len(lgcs)
+    assert torch.allclose(model(x), converted(x), atol=1e-4)
+    lgc, indexed = lgcs[0], next(m for m in converted.modules() if isinstance(m, IndexedGroupConv))
+    assert indexed.conv.weight.numel() * 4 == lgc.conv.weight.numel()  # 1/C of the 1x1 conv's weights
+
+
+def test_condensenet_trains_with_the_trainer_and_serves_condensed(tmp_path, idx_dir):
+    """The trainer drives the stages and the group lasso; the frozen (served) model is the converted one."""
+    from digitlab.inference.predictor import Predictor
+    from digitlab.inference.trained_model import load_trained, predict_logits
+    from digitlab.models.condensenet import LearnedGroupConv
+    from digitlab.training import TrainConfig, train
+    cfg = TrainConfig(dataset=f"idx:{idx_dir}", model="condensenet", recipe="none", epochs=2, batch_size=32, seed=2,
+                      device="cpu")
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert all(int(m.stage) == 3 for m in result.model.modules() if isinstance(m, LearnedGroupConv))
+    trained, payload = load_trained(tmp_path / "run")
+    served = Predictor.from_checkpoint(tmp_path / "run")
+    lgc_weights = sum(m.conv.weight.numel() for m in trained.modules() if isinstance(m, LearnedGroupConv))
+    grouped_1x1 = sum(m.weight.numel() for m in served.model.modules()
+                      if isinstance(m, nn.Conv2d) and m.groups == 4 and m.kernel_size == (1, 1))
+    assert not any(isinstance(m, LearnedGroupConv) for m in served.model.modules())
+    assert lgc_weights * 0.25 <= grouped_1x1 < lgc_weights * 0.3  # converted: ~1/C of the weights (C = 4)
+    images = result.dataset.test.images
+    mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
+    assert torch.allclose(torch.from_numpy(served.logits(images.numpy())), predict_logits(trained, images, mean, std),
+                          atol=1e-4)
 
 
 def test_macs_count_convolutions_and_linear_layers():

@@ -19,12 +19,15 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
     """(a copy of `model`, in eval mode, with each conv->BN pair merged into one conv; how many BN
     layers were folded). `model` itself is left as it was.
 
-    Max-pools are first moved behind the BN and ReLU that follow them where that computes the
-    same. Uses torch.fx to find the pairs; a model fx cannot trace is returned unfolded.
+    A model with an inference form of its own (`for_inference()`: CondenseNet's learned group
+    convs become index layers and group convs) is converted first. Max-pools are moved behind
+    the BN and ReLU that follow them where that computes the same. Uses torch.fx to find the
+    pairs; a model fx cannot trace is returned unfolded.
     """
     from torch.fx.experimental.optimization import fuse
 
-    model = copy.deepcopy(model).eval()  # the one copy: fuse below works on it in place
+    # the one copy: fuse below works on it in place
+    model = model.for_inference() if hasattr(model, "for_inference") else copy.deepcopy(model).eval()
     before = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     _move_pooling_after_activation(model)
     try:

@@ -50,7 +50,10 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 
 def model_card(name: str, in_channels: int = 1, image_size: int = 28) -> dict:
+    """Parameters and MACs of the model as it answers (CondenseNet: after condensation and conversion)."""
     model = create_model(name, in_channels=in_channels, image_size=image_size)
+    if hasattr(model, "for_inference"):
+        model = model.for_inference()
     return {"params": count_params(model), "macs": count_macs(model, (in_channels, image_size, image_size))}
 
 

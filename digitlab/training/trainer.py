@@ -100,6 +100,9 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
                        optimizer=optimizer.state_dict(), rng=rng)
         save_checkpoint(path, written)
 
+    # Hooks a model may define (CondenseNet's condensation stages and group lasso, models/condensenet.py).
+    training_progress = getattr(model, "training_progress", None)
+    regularization = getattr(model, "regularization", None)
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         net.train()
         epoch_start = time.perf_counter()
@@ -112,11 +115,13 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
                 group["lr"] = lr
             x = normalize(augment_batch(images, generator, **cfg.augmentation()), mean, std)
             x, labels = ddp.shard(x.contiguous(memory_format=memory_format), labels)
+            if training_progress:
+                training_progress(step / total_steps)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 logits = net(x)
                 loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss + regularization() if regularization else loss).backward()  # the recorded loss stays the data's
             optimizer.step()
 
             n = len(labels)
