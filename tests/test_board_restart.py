@@ -151,11 +151,12 @@ def test_board_killed_at_random_moments_restarts_consistent_and_a_backup_restore
 
 def _publish_copy(board: Board, checkpoint: Path, version: int) -> None:
     """Record a copy of `checkpoint` as a fine-tuned version, the way a fine-tune job publishes one."""
-    from digitlab.utils.files import atomic_copy
-    job = board.registry.new_job()
-    atomic_copy(checkpoint / "checkpoint.pt", board.registry.folder / f"v{version}.pt")
-    board.service.swap(board.registry.folder / f"v{version}.pt", version, commit=lambda: board.registry.publish(
-        job, version, f"v{version}.pt", parent=version - 1, before=0.9, after=0.91, samples=[]))
+    from digitlab.utils.files import atomic_copy, sha256_of
+    job, file = board.registry.new_job(), board.registry.folder / f"v{version}.pt"
+    atomic_copy(checkpoint / "checkpoint.pt", file)
+    sha = sha256_of(file)
+    board.service.swap(file, version, commit=lambda: board.registry.publish(
+        job, version, file.name, sha, parent=version - 1, before=0.9, after=0.91, samples=[]))
 
 
 def test_a_file_without_its_row_is_removed_and_a_row_without_its_file_is_reported(trained_run, tmp_path, caplog):

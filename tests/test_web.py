@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from digitlab.data import load_dataset
+from digitlab.utils.files import sha256_of
 from digitlab.web.app import create_app
 from digitlab.web.batcher import MicroBatcher
 from digitlab.web.board import Board
@@ -545,7 +546,9 @@ def test_workers_answer_with_the_version_swapped_in_and_rolled_back(worker_board
     first = call(server.url, "/api/predict", body)[1]
     # published as a fine-tune publishes a version: its file, then its row with the serving switch
     job, three = board.registry.new_job(), _always_three(trained_run, board.registry.folder / "v2.pt")
-    board.service.swap(three, 2, commit=lambda: board.registry.publish(job, 2, three.name, 1, 0.9, 0.1, samples=[]))
+    sha = sha256_of(three)
+    board.service.swap(three, 2, commit=lambda: board.registry.publish(job, 2, three.name, sha, 1, 0.9, 0.1,
+                                                                       samples=[]))
     answers = [call(server.url, "/api/predict", body)[1] for _ in range(6)]  # both workers get asked
     assert all(a["digit"] == 3 and a["model_version"] == 2 and a["probabilities"][3] > 0.99 for a in answers)
     assert call(server.url, "/api/model/rollback", {})[0] == 200

@@ -171,7 +171,7 @@ def _receptive_field(args):
         rows = []
     if not rows:  # conv3d's windows are 3-D
         raise ConfigError(f"cannot follow {args.model}'s 2-D conv and pooling layers: pick a 2-D zoo model")
-    checked = [r for r in rows if r.field < 28][-1] if any(r.field < 28 for r in rows) else rows[0]
+    checked = next((r for r in reversed(rows) if r.field < 28), rows[0])  # the deepest field inside the digit
     measured = measured_field(model, checked.layer)
     if not args.json:
         table = [[r.layer, r.kind, r.kernel, r.stride, f"{r.size}x{r.size}", f"{r.jump:g}", r.field] for r in rows]

@@ -23,6 +23,7 @@ from digitlab.training.config import TrainConfig
 from digitlab.training.evaluate import evaluate
 from digitlab.training.finetune import fine_tune
 from digitlab.training.run import with_non_digits
+from digitlab.utils.files import sha256_of
 from digitlab.web.registry import Registry
 from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
@@ -107,9 +108,10 @@ class FineTuner:
                         {**payload, "state_dict": model.state_dict(), "test_accuracy": after,
                          "finetune": {"parent": info.version, "samples": len(labels), "before": before, "job": job}})
         self.registry.update_job(job, after=after)
+        sha256 = sha256_of(self.registry.folder / file)  # here, not in publish: it runs under the serving lock
         try:
             self.service.swap(self.registry.folder / file, version, commit=lambda: self.registry.publish(
-                job, version, file, parent=info.version, before=before, after=after, samples=ids.tolist()))
+                job, version, file, sha256, parent=info.version, before=before, after=after, samples=ids.tolist()))
         except BaseException:
             (self.registry.folder / file).unlink(missing_ok=True)  # no row names it: it must not stay
             raise

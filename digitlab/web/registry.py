@@ -105,10 +105,14 @@ class Registry:
 
     def describe(self, serving: int | None) -> list[dict]:
         """Every version as GET /api/model and `digitlab samples versions --json` list them."""
-        return [{"version": v.version, "parent": v.parent, "accuracy": v.accuracy, "accuracy_before": v.accuracy_before,
-                 "samples": v.samples, "job": v.job, "source": v.source, "created": v.created,
-                 "checkpoint": str(self.path(v)), "serving": v.version == serving, "usable": self.usable(v),
-                 "problem": self.problem(v)} for v in self.versions()]
+        rows = []
+        for v in self.versions():
+            problem = self.problem(v)
+            rows.append({"version": v.version, "parent": v.parent, "accuracy": v.accuracy,
+                         "accuracy_before": v.accuracy_before, "samples": v.samples, "job": v.job, "source": v.source,
+                         "created": v.created, "checkpoint": str(self.path(v)), "serving": v.version == serving,
+                         "usable": problem is None, "problem": problem})
+        return rows
 
     def path(self, version: Version) -> Path:
         return self.folder / version.file
@@ -162,14 +166,15 @@ class Registry:
                    "ON CONFLICT (only) DO UPDATE SET version = excluded.version, since = excluded.since",
                    (version, time.time()))
 
-    def publish(self, job: int, version: int, file: str, parent: int, before: float, after: float,
+    def publish(self, job: int, version: int, file: str, sha256: str, parent: int, before: float, after: float,
                 samples: list[int]) -> None:
-        """A fine-tuned version whose file is already complete in the folder: its row, the samples it
-        learned from, the serving switch and its job's result, in one transaction."""
+        """A fine-tuned version whose file is already complete in the folder (hashed by the caller, outside
+        any lock): its row, the samples it learned from, the serving switch and its job's result, in one
+        transaction."""
         with self.db.transaction() as db:
             db.execute("INSERT INTO model_versions (version, file, sha256, parent, job, accuracy_before, accuracy, "
                        "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (version, file, sha256_of(self.folder / file), parent, job, before, after, time.time()))
+                       (version, file, sha256, parent, job, before, after, time.time()))
             db.executemany("INSERT INTO trained_on (version, sample) VALUES (?, ?)",
                            [(version, int(sample)) for sample in samples])
             self._serve(db, version)
