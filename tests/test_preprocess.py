@@ -66,6 +66,16 @@ def test_off_centre_and_large_matches_centred(digits, trained_run):
     assert np.mean(np.array(a) == labels) > 0.85
 
 
+@pytest.mark.parametrize("at", [(0, 0), (0, 196), (196, 0), (196, 196), (150, 100)])
+def test_a_small_digit_anywhere_on_the_canvas_is_found(digits, at):
+    """A regression: on an evenly lit canvas a digit in the lower half was reported blank (the ink contrast was
+    float64, and Pillow read its buffer as 32-bit floats: half the picture)."""
+    for digit in digits[0][:10]:
+        centred = preprocess_image(draw_digit(digit, scale=3, at=(98, 98)))
+        placed = preprocess_image(draw_digit(digit, scale=3, at=at))
+        assert np.abs(centred.astype(int) - placed.astype(int)).mean() < 3
+
+
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
 def test_colour_modes_and_light_on_dark(digits, mode):
     light = preprocess_image(draw_digit(digits[0][1], dark_on_light=False, mode=mode))

@@ -138,7 +138,7 @@ def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
         raise ImageError(f"expected a 2-D grey image, got shape {grey.shape}")
     grey = paper_up(shrink(grey.astype(np.float32, copy=False), work_side))
     paper = paper_brightness(grey)
-    contrast = np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0)
+    contrast = np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0).astype(np.float32, copy=False)
     if _strongest_patch(contrast) < MIN_CONTRAST:
         raise ImageError("no digit found: the image is blank (no ink that stands out from the background)")
     peak = float(contrast.max())
@@ -174,7 +174,10 @@ def shrink(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
 def _block_means(grey: np.ndarray, factor: int) -> np.ndarray:
     """Means of `factor` x `factor` blocks (a partial last row or column of blocks is left out)."""
     h, w = grey.shape[0] // factor * factor, grey.shape[1] // factor * factor
-    return np.asarray(Image.fromarray(np.ascontiguousarray(grey[:h, :w]), mode="F").reduce(factor))
+    # float32, always: Pillow's "F" images read the buffer as 32-bit floats, and given float64 they saw the
+    # first half of the picture only (a digit drawn low on an evenly lit canvas was "blank")
+    values = np.ascontiguousarray(grey[:h, :w], dtype=np.float32)
+    return np.asarray(Image.fromarray(values, mode="F").reduce(factor))
 
 
 def _strongest_patch(contrast: np.ndarray) -> float:
