@@ -15,6 +15,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"  # 5,000 real MNIST test digits, beside the checkout
 
 
+def machine() -> str:
+    """The CPU a figure was measured on: model, cores this process may use, and the vector units that decide
+    the speed of the kernels (fp32 FMA width, native bf16)."""
+    import os
+    import platform
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 platform.processor() or platform.machine())
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, {cores} cores, {' '.join(f for f in wanted if f in flags) or 'no AVX2'}"
+
+
 def real_mnist_test_set() -> str | None:
     """The `--test-set` spec for the shared real MNIST test digits, when they are beside the checkout."""
     return f"idx:{SHARED_MNIST}" if any(SHARED_MNIST.glob("*-images-idx3-ubyte*")) else None

@@ -13,6 +13,7 @@ from digitlab.numpy_cnn import (
     SGD,
     Adam,
     AvgPool2D,
+    BatchNorm,
     Conv2D,
     Dense,
     Dropout,
@@ -43,9 +44,17 @@ def test_the_engine_does_not_import_torch():
         assert "torch" not in imported, path.name
 
 
-@pytest.mark.parametrize("stride,padding,kernel", [(1, 0, 3), (1, 2, 5), (2, 1, 3), (3, 0, 2)])
-def test_conv2d_matches_pytorch(stride, padding, kernel):
+def channels_last_view(x):
+    """The same (N, C, H, W) values, laid out in memory as a layer's output is: (N, H, W, C)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("stride,padding,kernel,layout", [(1, 0, 3, "nchw"), (1, 2, 5, "nchw"), (2, 1, 3, "nchw"),
+                                                          (3, 0, 2, "nchw"), (1, 1, 3, "nhwc"), (2, 1, 4, "nhwc")])
+def test_conv2d_matches_pytorch(stride, padding, kernel, layout):
     x = RNG.standard_normal((3, 2, 9, 11))
+    if layout == "nhwc":
+        x = channels_last_view(x)
     layer = Conv2D(2, 4, kernel, stride, padding, rng=RNG, dtype=np.float64)
     layer.params["b"][:] = RNG.standard_normal(4)
     out = layer.forward(x)
@@ -118,16 +127,52 @@ def test_dropout_scales_kept_units_and_is_identity_at_test_time():
     np.testing.assert_array_equal(layer.forward(x, training=False), x)
 
 
-@pytest.mark.parametrize("name", ["numpy-seed", "numpy-lenet"])
+@pytest.mark.parametrize("shape", [(6, 5), (3, 4, 5, 6)])
+def test_batchnorm_matches_pytorch_in_training_and_test_mode(shape):
+    channels = shape[1]
+    layer = BatchNorm(channels, dtype=np.float64)
+    layer.params["gamma"][:] = RNG.standard_normal(channels)
+    layer.params["beta"][:] = RNG.standard_normal(channels)
+    gt, bt = t(layer.params["gamma"].copy()), t(layer.params["beta"].copy())
+    running_mean, running_var = torch.zeros(channels, dtype=torch.float64), torch.ones(channels, dtype=torch.float64)
+    for step in range(2):  # two training steps: the running statistics follow PyTorch's
+        x = RNG.standard_normal(shape) * 3 + 1
+        if len(shape) == 4 and step:
+            x = channels_last_view(x)
+        out = layer.forward(x, training=True)
+        dout = RNG.standard_normal(out.shape)
+        dx = layer.backward(dout)
+        xt = t(x)
+        gt.grad = bt.grad = None
+        ref = F.batch_norm(xt, running_mean, running_var, gt, bt, training=True, momentum=0.1, eps=1e-5)
+        ref.backward(torch.tensor(dout))
+        np.testing.assert_allclose(out, ref.detach().numpy(), **TOL)
+        np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL)
+        np.testing.assert_allclose(layer.grads["gamma"], gt.grad.numpy(), **TOL)
+        np.testing.assert_allclose(layer.grads["beta"], bt.grad.numpy(), **TOL)
+        np.testing.assert_allclose(layer.buffers["running_mean"], running_mean.numpy(), **TOL)
+        np.testing.assert_allclose(layer.buffers["running_var"], running_var.numpy(), **TOL)
+    x = RNG.standard_normal(shape)  # test mode: the running statistics, and a gradient through them (saliency)
+    out = layer.forward(x)
+    dout = RNG.standard_normal(out.shape)
+    xt = t(x)
+    ref = F.batch_norm(xt, running_mean, running_var, gt, bt, training=False, eps=1e-5)
+    ref.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, ref.detach().numpy(), **TOL)
+    np.testing.assert_allclose(layer.backward(dout), xt.grad.numpy(), **TOL)
+
+
+@pytest.mark.parametrize("name", ["numpy-seed", "numpy-lenet", "numpy-digitnet"])
 def test_whole_network_gradient_check(name):
-    """Finite differences on every parameter tensor of a whole network, in float64."""
+    """Finite differences on every parameter tensor of a whole network, in float64 (training mode: BatchNorm
+    normalises with the batch's statistics, and its gradient accounts for that)."""
     model = build(name, seed=3, dtype=np.float64)
     x, y = RNG.standard_normal((3, 1, 28, 28)), np.array([1, 4, 7])
 
     def loss_of():
-        return softmax_cross_entropy(model.forward(x), y)[0]
+        return softmax_cross_entropy(model.forward(x, training=True), y)[0]
 
-    model.backward(softmax_cross_entropy(model.forward(x), y)[1])
+    model.backward(softmax_cross_entropy(model.forward(x, training=True), y)[1])
     for key, param, grad in model.parameters():
         for index in [tuple(RNG.integers(0, s) for s in param.shape) for _ in range(4)]:
             old = param[index]
@@ -173,13 +218,15 @@ def test_optimizers_match_pytorch(optimizer):
     np.testing.assert_allclose(model.layers[0].params["W"], w.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_save_and_load_npz(tmp_path):
-    model = build("numpy-lenet", seed=1)
+@pytest.mark.parametrize("name", ["numpy-lenet", "numpy-digitnet"])
+def test_save_and_load_npz(tmp_path, name):
+    model = build(name, seed=1)
+    x = RNG.standard_normal((4, 1, 28, 28)).astype(np.float32)
+    model.forward(x, training=True)  # BatchNorm's running statistics move: the file must keep them
     save_npz(tmp_path / "m.npz", model, {"classes": list("0123456789")})
     loaded, meta = load_npz(tmp_path / "m.npz")
-    x = RNG.standard_normal((2, 1, 28, 28)).astype(np.float32)
     np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
-    assert meta["architecture"] == "numpy-lenet" and meta["classes"][3] == "3"
+    assert meta["architecture"] == name and meta["classes"][3] == "3"
     with np.load(tmp_path / "m.npz", allow_pickle=False) as data:  # data only: no pickled objects
         assert all(data[k].dtype != object for k in data.files)
 
@@ -222,7 +269,7 @@ def test_numpy_engine_through_the_cli(tmp_path):
                      "--json", "--no-progress")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.splitlines()[-1])
-    assert summary["model"] == "numpy-lenet" and summary["checkpoint"].endswith("checkpoint.npz")
+    assert summary["model"] == "numpy-digitnet" and summary["checkpoint"].endswith("checkpoint.npz")
     assert summary["test_accuracy"] > 0.9
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if r["type"] == "epoch"] == [1, 2]
@@ -257,12 +304,15 @@ def test_numpy_engine_honours_augmentation_and_label_smoothing(tmp_path):
         model, meta = load_npz_checkpoint(tmp_path / name / "checkpoint.npz")
         return model.net.state_dict(), meta
 
-    plain, meta = weights("plain", shift_pixels=0)
-    assert meta["config"]["lr"] == 4e-3 and meta["config"]["recipe"] == "fast"  # the engine's own recipe
-    again, _ = weights("again", shift_pixels=0)
+    none = dict(shift_pixels=0, rotate_degrees=0.0, scale=0.0, hflip=False, label_smoothing=0.0, stroke_width=0.0,
+                low_resolution=0.0)
+    plain, meta = weights("plain", **none)
+    assert meta["config"]["lr"] == 6e-3 and meta["config"]["recipe"] == "fast"  # the engine's own recipe
+    again, _ = weights("again", **none)
     assert all(np.array_equal(plain[k], again[k]) for k in plain)
-    for option in (dict(rotate_degrees=10.0), dict(scale=0.1), dict(hflip=True), dict(label_smoothing=0.1)):
-        changed, _ = weights("-".join(option), shift_pixels=0, **option)
+    for option in (dict(rotate_degrees=10.0), dict(scale=0.1), dict(hflip=True), dict(label_smoothing=0.1),
+                   dict(stroke_width=1.0), dict(low_resolution=0.5)):
+        changed, _ = weights("-".join(option), **{**none, **option})
         assert not all(np.array_equal(plain[k], changed[k]) for k in plain), option
 
 

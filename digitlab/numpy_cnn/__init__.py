@@ -12,10 +12,11 @@ torch; tests check every layer against PyTorch and against finite differences.
     optimizer.step()
 """
 
-from digitlab.numpy_cnn.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
+from digitlab.numpy_cnn.layers import AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
 from digitlab.numpy_cnn.losses import softmax, softmax_cross_entropy
 from digitlab.numpy_cnn.model import ARCHITECTURES, Sequential, build, load_npz, save_npz
 from digitlab.numpy_cnn.optim import SGD, Adam
 
-__all__ = ["ARCHITECTURES", "Adam", "AvgPool2D", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MaxPool2D",
-           "ReLU", "SGD", "Sequential", "build", "load_npz", "save_npz", "softmax", "softmax_cross_entropy"]
+__all__ = ["ARCHITECTURES", "Adam", "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "Layer",
+           "MaxPool2D", "ReLU", "SGD", "Sequential", "build", "load_npz", "save_npz", "softmax",
+           "softmax_cross_entropy"]

@@ -2,6 +2,9 @@
 
 `numpy-seed`  : seed 002's network: conv 8 filters 3x3 (no padding) -> max-pool 2 -> dense softmax.
 `numpy-lenet` : LeNet-5 with ReLU and max-pooling: conv6 5x5 -> pool -> conv16 5x5 -> pool -> 120 -> 84 -> 10.
+`numpy-digitnet`: the PyTorch engine's default digit model (digitnet-lite-dense) in NumPy: a 4x4 stride-2 stem,
+                two 3x3 conv blocks that pool before BatchNorm and ReLU (as digitnet-poolfirst does: both
+                see a quarter of the values), a 256-unit BN hidden layer.
 """
 
 from __future__ import annotations
@@ -12,7 +15,17 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from digitlab.numpy_cnn.layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU  # noqa: F401
+from digitlab.numpy_cnn.layers import (  # noqa: F401
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    ReLU,
+)
 from digitlab.utils.files import atomic_write
 
 
@@ -41,7 +54,11 @@ class Sequential:
                 yield f"{i}.{name}", param, layer.grads.get(name)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {key: param for key, param, _ in self.parameters()}
+        """Parameters and buffers (running statistics): what a file must hold to rebuild the model."""
+        state = {key: param for key, param, _ in self.parameters()}
+        for i, layer in enumerate(self.layers):
+            state.update({f"{i}.{name}": buffer for name, buffer in layer.buffers.items()})
+        return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         own = self.state_dict()
@@ -75,7 +92,20 @@ def numpy_lenet(num_classes: int, in_channels: int, image_size: int, rng, dtype)
             Dense(84, num_classes, rng=rng, dtype=dtype, init="glorot")]
 
 
-ARCHITECTURES: dict[str, Callable[..., list[Layer]]] = {"numpy-seed": numpy_seed, "numpy-lenet": numpy_lenet}
+def numpy_digitnet(num_classes: int, in_channels: int, image_size: int, rng, dtype) -> list[Layer]:
+    def conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> Conv2D:
+        return Conv2D(c_in, c_out, kernel, stride, padding=1, rng=rng, dtype=dtype, bias=False)
+
+    side = image_size // 8  # 28 -> 14 (stem) -> 7 -> 3 (pools)
+    return [conv(in_channels, 16, 4, stride=2), BatchNorm(16, dtype=dtype), ReLU(),
+            conv(16, 48, 3), MaxPool2D(2), BatchNorm(48, dtype=dtype), ReLU(),  # pool first: BN and ReLU see 1/4
+            conv(48, 96, 3), MaxPool2D(2), BatchNorm(96, dtype=dtype), ReLU(),
+            Flatten(), Dense(96 * side * side, 256, rng=rng, dtype=dtype), BatchNorm(256, dtype=dtype), ReLU(),
+            Dense(256, num_classes, rng=rng, dtype=dtype, init="glorot")]
+
+
+ARCHITECTURES: dict[str, Callable[..., list[Layer]]] = {"numpy-seed": numpy_seed, "numpy-lenet": numpy_lenet,
+                                                     "numpy-digitnet": numpy_digitnet}
 
 
 def build(name: str, num_classes: int = 10, in_channels: int = 1, image_size: int = 28, seed: int = 0,
