@@ -37,7 +37,8 @@ def prepared_ahead(batches: Iterable, prepare: Callable) -> Iterator:
     """prepare(batch) for each batch, the next one made in a second thread while NumPy trains on this one.
 
     NumPy's elementwise passes (BatchNorm, ReLU, pooling, im2col) run on one core, so torch's augmentation
-    of the next batch fits on the other: with stroke-width augmentation it takes ~11 ms of a ~70 ms step.
+    of the next batch fits on the other: with stroke-width augmentation it takes ~11 ms of a ~70 ms step
+    (24 epochs of the mnist-5k recipe: 76.3 -> 74.1 s, the same weights).
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="numpy-batches") as pool:
         pending = None
