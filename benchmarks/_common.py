@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import statistics
 import tempfile
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import torch
 
 from digitlab.inference.trained_model import predict_logits
+from digitlab.utils.cpu import usable_cores
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"  # 5,000 real MNIST test digits, beside the checkout
@@ -18,15 +20,12 @@ SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"  # 5,000 real MNIST tes
 def machine() -> str:
     """The CPU a figure was measured on: model, cores this process may use, and the vector units that decide
     the speed of the kernels (fp32 FMA width, native bf16)."""
-    import os
-    import platform
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
                  platform.processor() or platform.machine())
     flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
     wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16"]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores, {' '.join(f for f in wanted if f in flags) or 'no AVX2'}"
+    return f"{model}, {usable_cores()} cores, {' '.join(f for f in wanted if f in flags) or 'no AVX2'}"
 
 
 def real_mnist_test_set() -> str | None:

@@ -49,24 +49,6 @@ def channels_first(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 3, 1, 2)
 
 
-def windows(x: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
-    """All kh x kw patches of x (N, C, H, W) as a view (N, C, Ho, Wo, kh, kw): no copy."""
-    return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
-
-
-def scatter_windows(dwin: np.ndarray, shape: tuple[int, ...], stride: int) -> np.ndarray:
-    """The adjoint of `windows` (col2im): add each patch's gradient back where the patch came from.
-
-    One vectorised addition per kernel offset (kh * kw of them), not one per pixel.
-    """
-    n, c, ho, wo, kh, kw = dwin.shape
-    dx = np.zeros(shape, dtype=dwin.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            dx[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += dwin[:, :, :, :, i, j]
-    return dx
-
-
 def offsets(x: np.ndarray, k: int, stride: int, out_size: tuple[int, int]):
     """(i, j, view) for each of the k*k kernel offsets: the (N, Ho, Wo, C) values of x (N, H, W, C) that
     offset sees, one per output position. Sums and maxima over a window are sums and maxima of these views."""
@@ -190,6 +172,11 @@ class BatchNorm(Layer):
         """(m, C): one row per value of each channel."""
         return x if x.ndim == 2 else channels_last(x).reshape(-1, x.shape[1])
 
+    @staticmethod
+    def _unrows(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """`_rows` undone: (m, C) back to `shape`, (N, C) or (N, C, H, W)."""
+        return rows if len(shape) == 2 else channels_first(rows.reshape(shape[0], *shape[2:], shape[1]))
+
     def forward(self, x, training=False):
         rows, gamma, beta = self._rows(x), self.params["gamma"], self.params["beta"]
         if training:
@@ -207,7 +194,7 @@ class BatchNorm(Layer):
             scale = gamma / np.sqrt(self.buffers["running_var"] + self.eps)
             self.cache = (None, scale, x.shape)  # backward: dx = dout * scale
             out = rows * scale + (beta - self.buffers["running_mean"] * scale)
-        return out if x.ndim == 2 else channels_first(out.reshape(x.shape[0], *x.shape[2:], x.shape[1]))
+        return self._unrows(out, x.shape)
 
     def backward(self, dout):
         xhat, inv_std, shape = self.cache
@@ -219,24 +206,31 @@ class BatchNorm(Layer):
             self.grads["beta"] = d.sum(axis=0)
             self.grads["gamma"] = np.einsum("ij,ij->j", d, xhat)
             dx = (self.params["gamma"] * inv_std / m) * (m * d - self.grads["beta"] - xhat * self.grads["gamma"])
-        return dx if len(shape) == 2 else channels_first(dx.reshape(shape[0], *shape[2:], shape[1]))
+        return self._unrows(dx, shape)
 
 
 class AvgPool2D(Layer):
-    """out = mean over each window; every input of a window gets dout / (k*k)."""
+    """out = mean over each window (the sum of the k*k offset views, see `offsets`, over k*k);
+    every input of a window gets dout / (k*k)."""
 
     def __init__(self, kernel: int = 2, stride: int | None = None):
         super().__init__()
         self.kernel, self.stride = kernel, stride or kernel
 
     def forward(self, x, training=False):
-        self.x_shape = x.shape
-        return windows(x, self.kernel, self.kernel, self.stride).mean(axis=(-2, -1))
+        k, s = self.kernel, self.stride
+        xh = channels_last(x)
+        n, h, w, c = self.x_shape = xh.shape
+        total = sum(seen for _, _, seen in offsets(xh, k, s, ((h - k) // s + 1, (w - k) // s + 1)))
+        return channels_first(total / (k * k))
 
     def backward(self, dout):
         k = self.kernel
-        dwin = np.broadcast_to((dout / (k * k))[..., None, None], (*dout.shape, k, k))
-        return scatter_windows(dwin, self.x_shape, self.stride)
+        share = channels_last(dout) / (k * k)
+        dx = np.zeros(self.x_shape, dtype=share.dtype)
+        for _, _, seen in offsets(dx, k, self.stride, share.shape[1:3]):
+            seen += share
+        return channels_first(dx)
 
 
 class ReLU(Layer):

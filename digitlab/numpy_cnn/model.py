@@ -15,17 +15,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from digitlab.numpy_cnn.layers import (  # noqa: F401
-    AvgPool2D,
-    BatchNorm,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    Layer,
-    MaxPool2D,
-    ReLU,
-)
+from digitlab.numpy_cnn.layers import BatchNorm, Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU
 from digitlab.utils.files import atomic_write
 
 
