@@ -90,6 +90,26 @@ def test_figures_are_available_from_python(trained_run):
     assert all(isinstance(f, Figure) for f in figures)
 
 
+def test_a_model_answering_in_bf16_is_inspected_in_float32(trained_run):
+    """Where the CPU computes bf16, a served model holds bf16 weights; its saliency, Grad-CAM and feature maps
+    (explain, the board's "why?") come out as float32 arrays like those of the float32 model (they failed once:
+    NumPy has no bfloat16)."""
+    from digitlab.inference.trained_model import with_inference_options
+    model, payload = load_trained(trained_run)
+    mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
+    served = with_inference_options(model, {**payload["config"], "tta": True}, freeze=True, bf16=True)
+    assert next(served.model.parameters()).dtype == torch.bfloat16
+    images, targets = load_dataset("mnist-5k").test.images[:4], torch.tensor([7, 2, 1, 0])
+    inspector, plain = Inspector.for_model(served, mean, std), Inspector.for_model(model, mean, std)
+    saliency, cam = inspector.saliency_and_gradcam(images, targets)
+    plain_saliency, plain_cam = plain.saliency_and_gradcam(images, targets)
+    assert saliency.dtype == cam.dtype == np.float32 and saliency.shape == cam.shape == (4, 28, 28)
+    for ours, theirs in ((saliency, plain_saliency), (cam, plain_cam)):
+        assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.9  # the same pixels, bf16 weights or not
+    assert all(maps.dtype == np.float32 for _, maps in inspector.feature_maps(images))
+    assert next(served.model.parameters()).dtype == torch.bfloat16  # the served model itself is left as it was
+
+
 def _torch_lenet_like(net) -> nn.Module:
     """A PyTorch copy of a numpy-lenet with the same weights."""
     model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),

@@ -8,6 +8,8 @@ autograd) or a NumPy-engine model (through its layers' own forward and backward)
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -48,7 +50,15 @@ class Inspector:
             model = model.model
         if isinstance(model, NumpyModule):
             return NumpyInspector(model, mean, std)
+        if any(p.dtype in (torch.bfloat16, torch.float16) for p in model.parameters()):
+            # bf16 weights (how a model answers where the CPU computes bf16): gradients in float32, on a copy
+            model = copy.deepcopy(model).float()
         return TorchInspector(model, mean, std)
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as a float32 NumPy array, whatever its dtype and device."""
+    return tensor.detach().float().cpu().numpy()
 
 
 def _unit(maps: np.ndarray) -> np.ndarray:
@@ -103,7 +113,7 @@ class TorchInspector(Inspector):
     def feature_maps(self, images):
         convs = self._convs()
         _, outputs = self._record(convs, images)
-        return [(name, F.relu(outputs[name]).cpu().numpy()) for name, _ in convs]
+        return [(name, _array(F.relu(outputs[name]))) for name, _ in convs]
 
     def penultimate(self, images, batch_size: int = 1000):
         linear = [m for m in self.model.modules() if isinstance(m, nn.Linear)][-1]
@@ -115,15 +125,15 @@ class TorchInspector(Inspector):
                     self.model(self._x(images[i:i + batch_size].to(next(self.model.parameters()).device)))
         finally:
             handle.remove()
-        return torch.cat(feats).numpy()
+        return _array(torch.cat(feats))
 
     def saliency_and_gradcam(self, images, targets):
         name, _ = self._convs()[-1]
         x, outputs = self._record(self._convs()[-1:], images, grad=True, targets=targets)
         self.model.zero_grad(set_to_none=True)
-        saliency = _unit(x.grad.abs().amax(dim=1).cpu().numpy())
+        saliency = _unit(_array(x.grad.abs().amax(dim=1)))
         a = outputs[name]
-        cam = _gradcam(a.detach().cpu().numpy(), a.grad.cpu().numpy(), tuple(images.shape[-2:]))
+        cam = _gradcam(_array(a), _array(a.grad), tuple(images.shape[-2:]))
         return saliency, cam
 
 
