@@ -169,6 +169,22 @@ def test_photos_and_other_pens_land_close_to_the_clean_input(digits, clean_input
         assert np.mean(naive) > 3 * bound
 
 
+@pytest.mark.parametrize("condition", ["scan8", "scan10", "marker"])
+def test_blurred_scans_and_markers_are_seen_on_evenly_lit_paper(digits, condition):
+    """A small scan enlarged blurs a loop into a blob a third of the picture wide; the paper's brightness must
+    not take that blob for a shadow (it did with a closing a third of the picture wide: 8x8 scans read worse)."""
+    from digitlab.analysis import pictures
+    from digitlab.data.ink import paper_brightness
+    make = {"scan8": lambda d: pictures.low_resolution(d, 8), "scan10": lambda d: pictures.low_resolution(d, 10),
+            "marker": lambda d: pictures.pen_width(d, 1.0)}[condition]
+    for digit in digits[0][:20]:
+        grey = np.asarray(make(digit).convert("L"), np.float32) / 255
+        assert isinstance(paper_brightness(grey), float)  # one brightness: the paper is evenly lit
+    side_lit = np.asarray(pictures.side_light(digits[0][0]).convert("L"), np.float32) / 255
+    paper = paper_brightness(side_lit)
+    assert paper[:, -5:].mean() - paper[:, :5].mean() > 0.3  # ... while light falling across a page is followed
+
+
 def test_pages_without_a_digit_are_refused():
     from digitlab.analysis import pictures
     for page in (pictures.blank_page(), pictures.blank_page(ruled=True)):

@@ -36,6 +36,12 @@ MIN_CONTRAST = 0.1          # ink must be at least this much darker than the pap
 MIN_INK_FRACTION = 0.2      # of the ink's full strength: the weakest level that counts as ink
 FAINT_INK_FRACTION = 0.1    # ... and the weakest kept at the edge of a stroke (anti-aliasing), as MNIST keeps it
 BACKGROUND_SIDE = 96        # the paper's brightness is estimated on a copy this many pixels across
+PAPER_WINDOW = 0.3          # ... by a closing this share of the picture wide: far wider than a stroke, and narrow
+                            # enough to follow light falling steeply across the page (a closing lifts the paper by
+                            # up to half its width at the picture's dark edge)
+EVEN_WINDOW = 0.5           # the paper is evenly lit (one brightness) when a closing this wide is flat: wider than
+                            # the blob a small scan blurs a loop into once enlarged, which PAPER_WINDOW's closing
+                            # kept as dark "paper" (8x8 scans read ~0.5 points worse; benchmarks/robustness.py)
 LINE_SPAN = 0.85            # a ruled line crosses at least this share of the picture
 LINE_MAX_THICKNESS = 0.5    # ... and is at most this share of the strokes' width thick
 SPECK_SHARE = 0.02          # blobs smaller than this share of the largest one, and thinner than a stroke, are specks
@@ -56,14 +62,21 @@ def paper_brightness(grey: np.ndarray) -> np.ndarray | float:
     h, w = grey.shape
     step = max(1, int(np.ceil(max(h, w) / BACKGROUND_SIDE)))
     small = grey[::step, ::step]
-    size = max(3, int(round(0.3 * max(small.shape))) | 1)  # a stroke is far narrower than a third of the picture
-    closed = ndimage.grey_closing(small, size=(size, size), mode="nearest")
-    if closed.max() - closed.min() < 0.02:
-        return float(np.median(closed))
+    even = ndimage.grey_closing(small, size=_window(EVEN_WINDOW, small.shape), mode="nearest")
+    if even.max() - even.min() < 0.02:
+        return float(np.median(even))
+    size = _window(PAPER_WINDOW, small.shape)
+    closed = ndimage.grey_closing(small, size=size, mode="nearest")
     paper = np.maximum(ndimage.uniform_filter(closed, size=size, mode="nearest"), closed)
     if step == 1:
         return paper
     return np.asarray(Image.fromarray(paper.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR))
+
+
+def _window(share: float, shape: tuple[int, ...]) -> tuple[int, int]:
+    """A square window `share` of the picture's longer side wide (odd, at least 3 pixels)."""
+    side = max(3, int(round(share * max(shape))) | 1)
+    return side, side
 
 
 def stroke_width(mask: np.ndarray) -> float:
