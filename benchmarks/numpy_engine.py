@@ -100,7 +100,7 @@ def main() -> int:
     rows = [{"engine": "seed 002 loops", "model": "conv8-pool-softmax", "train_ips": f"{loop_ips:,.1f}",
              "speedup": "1x", "accuracy": "-", "seconds": "-", "total": "-"}]
     lenet_recipe = dict(epochs=20, batch_size=64, lr=4e-3, shift_pixels=2, rotate_degrees=0, scale=0, label_smoothing=0,
-                        stroke_width=0, low_resolution=0, tta=False)
+                        stroke_width=0, low_resolution=0, elastic=0, tta=False)
     options = {"numpy-seed": dict(lenet_recipe, model="numpy-seed", lr=5e-3, shift_pixels=0),
                "numpy-lenet": dict(lenet_recipe, model="numpy-lenet"),
                "numpy-digitnet": {}}

@@ -305,13 +305,13 @@ def test_numpy_engine_honours_augmentation_and_label_smoothing(tmp_path):
         return model.net.state_dict(), meta
 
     none = dict(shift_pixels=0, rotate_degrees=0.0, scale=0.0, hflip=False, label_smoothing=0.0, stroke_width=0.0,
-                low_resolution=0.0)
+                low_resolution=0.0, elastic=0.0)
     plain, meta = weights("plain", **none)
     assert meta["config"]["lr"] == 6e-3 and meta["config"]["recipe"] == "fast"  # the engine's own recipe
     again, _ = weights("again", **none)
     assert all(np.array_equal(plain[k], again[k]) for k in plain)
     for option in (dict(rotate_degrees=10.0), dict(scale=0.1), dict(hflip=True), dict(label_smoothing=0.1),
-                   dict(stroke_width=1.0), dict(low_resolution=0.5)):
+                   dict(stroke_width=1.0), dict(low_resolution=0.5), dict(elastic=1.0)):
         changed, _ = weights("-".join(option), **{**none, **option})
         assert not all(np.array_equal(plain[k], changed[k]) for k in plain), option
 

@@ -156,6 +156,29 @@ def test_other_pens_and_small_scans_as_augmentation():
     assert torch.equal(same, again)  # seeded: a resumed run draws the same
 
 
+def test_elastic_warps_bend_digits_smoothly_and_keep_them_whole():
+    from digitlab.data import load_dataset
+    from digitlab.data.augment import augment_batch, elastic_field, random_affine
+    field = elastic_field(512, 28, 28, 1.5, torch.Generator().manual_seed(0)) * 14  # back to pixels (28 / 2)
+    assert field.shape == (512, 28, 28, 2)
+    corners = field[:, ::27, ::27].reshape(-1)  # the control points at the corners move by N(0, 1.5 px)
+    assert abs(float(corners.std()) - 1.5) < 0.15 and abs(float(corners.mean())) < 0.15
+    step = (field[:, 1:] - field[:, :-1]).abs().max()
+    assert step < 0.25 * field.abs().max()  # smooth: neighbouring pixels move nearly alike (it bends, not shreds)
+
+    images = load_dataset("mnist-5k").test.images[:256]
+    plain = random_affine(images, 0.0, 0.0, 0, torch.Generator().manual_seed(1))
+    bent = random_affine(images, 0.0, 0.0, 0, torch.Generator().manual_seed(1), elastic=1.0)
+    assert torch.equal(plain, images)  # no warp at all: the digits as they were
+    moved = (bent.float() - images.float()).abs().mean((1, 2, 3))
+    assert (moved > 2).float().mean() > 0.9  # nearly every digit bent
+    ink = bent.float().sum((1, 2, 3)) / images.float().sum((1, 2, 3))
+    assert ((ink > 0.85) & (ink < 1.15)).float().mean() > 0.95  # ... and still whole: no stroke lost or doubled
+    same = augment_batch(images, torch.Generator().manual_seed(3), elastic=1.0)
+    assert torch.equal(same, augment_batch(images, torch.Generator().manual_seed(3), elastic=1.0))
+    assert not torch.equal(same, images)  # elastic alone warps too (no rotation or zoom asked for)
+
+
 def test_refit_frames_a_digit_as_preprocessing_does():
     """Training's small-scan augmentation re-frames digits the way mnist_style frames a picture."""
     import numpy as np

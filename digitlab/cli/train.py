@@ -24,7 +24,7 @@ from digitlab.training.runner import check_engine_options
 _OVERRIDES = ["dataset", "engine", "model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
               "label_smoothing", "shift_pixels", "rotate_degrees", "scale", "precision", "val_fraction", "seed",
               "data_dir", "test_set", "image_size", "stroke_width", "low_resolution",
-              "non_digits"]
+              "elastic", "non_digits"]
 
 
 def add_parser(commands) -> None:
@@ -59,6 +59,9 @@ def add_parser(commands) -> None:
                    help="random thicker or thinner strokes by up to PIXELS (default: the recipe's, else 0)")
     p.add_argument("--low-resolution", type=float, metavar="SHARE",
                    help="share of training images seen as small scans, enlarged back (default: the recipe's, else 0)")
+    p.add_argument("--elastic", type=float, metavar="PIXELS",
+                   help="random smooth bends of the strokes, as a hand wobbles, of about PIXELS (default: the "
+                        "recipe's, else 0)")
     p.add_argument("--non-digits", type=float, metavar="SHARE",
                    help="digit data sets: add generated non-digits (letters, scribbles, shapes, pairs of digits, "
                         "clothes) as SHARE of the training split, as a class 'not a digit' the model answers for "

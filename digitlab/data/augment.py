@@ -37,10 +37,24 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     return shift_images(images, dy, dx, max_shift)
 
 
+ELASTIC_CELLS = 3  # control points across an image for elastic warps: a 3x3 grid bends whole strokes as a hand
+                   # does; a 4x4 or 6x6 grid (smaller wobbles) helped less (README, "Elastic warps")
+
+
+def elastic_field(n: int, h: int, w: int, pixels: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A smooth random displacement per image, (n, h, w, 2) in affine_grid's units: each control point of an
+    ELASTIC_CELLS grid moves by N(0, pixels) in x and y, bicubic in between. Simard et al. (2003) smooth
+    per-pixel noise with a wide Gaussian; a coarse grid gives the same smoothness at a fraction of the cost."""
+    moves = torch.randn(n, 2, ELASTIC_CELLS, ELASTIC_CELLS, generator=generator) * pixels
+    field = F.interpolate(moves, size=(h, w), mode="bicubic", align_corners=True)
+    return (field * (2 / torch.tensor([w, h], dtype=field.dtype)).view(1, 2, 1, 1)).permute(0, 2, 3, 1)
+
+
 def random_affine(images: torch.Tensor, degrees: float, scale: float, max_shift: int,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, elastic: float = 0.0) -> torch.Tensor:
     """Rotate by U(-degrees, degrees), scale by U(1-scale, 1+scale) and shift by U(-max_shift, max_shift)
-    pixels, each image its own draw: one affine_grid + grid_sample for the whole batch."""
+    pixels, each image its own draw, and bend it by an elastic_field of `elastic` pixels: one affine_grid +
+    grid_sample for the whole batch."""
     n, _, h, w = images.shape
     angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(degrees)
     zoom = 1 + (torch.rand(n, generator=generator) * 2 - 1) * scale
@@ -48,6 +62,8 @@ def random_affine(images: torch.Tensor, degrees: float, scale: float, max_shift:
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom  # the grid maps output to input: inverse zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[0]], 1), torch.stack([sin, cos, shift[1]], 1)], 1)
     grid = F.affine_grid(theta.to(images.device), [n, images.shape[1], h, w], align_corners=False)
+    if elastic > 0:
+        grid = grid + elastic_field(n, h, w, elastic, generator).to(grid.device)
     out = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
@@ -119,12 +135,12 @@ def random_low_resolution(images: torch.Tensor, share: float, generator: torch.G
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator | None = None, shift_pixels: int = 0,
                   rotate_degrees: float = 0.0, scale: float = 0.0, hflip: bool = False, stroke_width: float = 0.0,
-                  low_resolution: float = 0.0) -> torch.Tensor:
-    """A training batch's augmentation: other pens and small scans, a random affine warp per image (or
-    only a shift), then random mirror images. uint8 (N, C, H, W) in and out."""
+                  low_resolution: float = 0.0, elastic: float = 0.0) -> torch.Tensor:
+    """A training batch's augmentation: other pens and small scans, a random affine (and elastic) warp per
+    image (or only a shift), then random mirror images. uint8 (N, C, H, W) in and out."""
     images = random_low_resolution(random_stroke_width(images, stroke_width, generator), low_resolution, generator)
-    if rotate_degrees or scale:
-        images = random_affine(images, rotate_degrees, scale, shift_pixels, generator)
+    if rotate_degrees or scale or elastic:
+        images = random_affine(images, rotate_degrees, scale, shift_pixels, generator, elastic)
     else:
         images = random_shift(images, shift_pixels, generator)
     if hflip:

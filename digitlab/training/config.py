@@ -32,6 +32,7 @@ class TrainConfig:
     hflip: bool = False          # random horizontal flips (clothes, not digits)
     stroke_width: float = 0.0    # random thicker or thinner strokes, by up to this many pixels (pens and markers)
     low_resolution: float = 0.0  # share of training images seen as a small scan (7-14 px across, enlarged back)
+    elastic: float = 0.0         # random smooth bends of the strokes (a hand's wobble), pixels (std at 3x3 points)
     non_digits: float = 0.0      # digit data sets: pictures that are no digit (letters, scribbles, ...) added to the
                                  # training split, as a share of it, as an eleventh class "not a digit"
     precision: str = "fp32"      # "bf16": autocast matmuls and convolutions to bfloat16; "auto": bf16 where the
@@ -62,6 +63,7 @@ class TrainConfig:
             (0 <= self.shift_pixels <= 8, f"--shift-pixels must be in 0..8, not {self.shift_pixels}"),
             (0 <= self.stroke_width <= 2, f"--stroke-width must be in 0..2 pixels, not {self.stroke_width}"),
             (0 <= self.low_resolution <= 1, f"--low-resolution must be in [0, 1], not {self.low_resolution}"),
+            (0 <= self.elastic <= 4, f"--elastic must be in 0..4 pixels, not {self.elastic}"),
             (0 <= self.non_digits <= 1, f"--non-digits must be in [0, 1], not {self.non_digits}"),
             (self.engine in ENGINES, f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}"),
             (self.optimizer in OPTIMIZERS,
@@ -87,7 +89,8 @@ class TrainConfig:
     def augmentation(self) -> dict:
         """The batch augmentation settings, as data.augment.augment_batch takes them."""
         return {"shift_pixels": self.shift_pixels, "rotate_degrees": self.rotate_degrees, "scale": self.scale,
-                "hflip": self.hflip, "stroke_width": self.stroke_width, "low_resolution": self.low_resolution}
+                "hflip": self.hflip, "stroke_width": self.stroke_width, "low_resolution": self.low_resolution,
+                "elastic": self.elastic}
 
     def to_dict(self) -> dict:
         return asdict(self)
