@@ -6,8 +6,9 @@ these, with scikit-image and SciPy's morphology rather than hand-written filters
 
 1. polarity: the paper is what the border mostly shows; light ink on dark paper is inverted;
 2. background: the paper's brightness, estimated by a grey closing larger than any stroke (the
-   strokes vanish, the light and shadows stay), smoothed; the ink is what is darker than it,
-   relative to it, so uneven light and tinted paper divide out;
+   strokes vanish, the light and shadows stay), smoothed — one number where the paper is evenly
+   lit; the ink is what is darker than it, relative to it, so uneven light and tinted paper
+   divide out;
 3. threshold: Otsu's threshold on that background-free contrast, never below a fifth of the
    ink's strength, decides what is ink, and fainter ink connected to it (a tenth and up: the
    strokes' anti-aliased edges) is kept with it, as MNIST keeps it (hysteresis);
@@ -57,7 +58,8 @@ def paper_brightness(grey: np.ndarray) -> np.ndarray | float:
     """The paper's brightness at every pixel: a grey closing wider than any stroke, then smoothed.
 
     Worked out on a copy BACKGROUND_SIDE pixels across (light changes slowly) and scaled back;
-    evenly lit paper (a drawing, a scan) is one number.
+    evenly lit paper (a drawing, a scan: a closing EVEN_WINDOW wide is flat) is one number, so that
+    a blurred blob of ink is never taken for a shadow there.
     """
     h, w = grey.shape
     step = max(1, int(np.ceil(max(h, w) / BACKGROUND_SIDE)))
