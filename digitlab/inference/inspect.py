@@ -46,13 +46,15 @@ class Inspector:
 
     @staticmethod
     def for_model(model: nn.Module, mean, std) -> Inspector:
+        """An inspector of a private copy of `model`: it hooks and differentiates the copy, so answers served
+        from the model meanwhile stay untouched."""
         if isinstance(model, InferenceModel):  # look at the network itself, in full precision, one view
             model = model.model
+        model = copy.deepcopy(model)
         if isinstance(model, NumpyModule):
             return NumpyInspector(model, mean, std)
         if any(p.dtype in (torch.bfloat16, torch.float16) for p in model.parameters()):
-            # bf16 weights (how a model answers where the CPU computes bf16): gradients in float32, on a copy
-            model = copy.deepcopy(model).float()
+            model.float()  # bf16 weights (how a model answers where the CPU computes bf16): gradients in float32
         return TorchInspector(model, mean, std)
 
 
