@@ -12,7 +12,16 @@ from PIL import Image
 
 from digitlab.analysis.pictures import clean, number_picture
 from digitlab.data import load_dataset
-from digitlab.data.non_digits import KINDS, LETTERS, LOOK_LIKE_DIGITS, NOT_A_DIGIT, make_non_digits
+from digitlab.data.non_digits import (
+    KINDS,
+    LETTERS,
+    LOOK_LIKE_DIGITS,
+    NOT_A_DIGIT,
+    THRESHOLD_KEY,
+    Refusal,
+    make_non_digits,
+    refusal_of,
+)
 from digitlab.data.preprocess import preprocess_image, to_grey
 from digitlab.data.segment import find_line
 from digitlab.inference.numbers import read_number
@@ -55,9 +64,34 @@ def test_non_digits_are_made_of_every_kind_and_repeat_with_their_seed(test_digit
 
 
 def test_training_with_non_digits_adds_the_class(reader_run, reader):
-    assert reader.classes == [*map(str, range(10)), NOT_A_DIGIT] and reader.refusal == 10
+    assert reader.classes == [*map(str, range(10)), NOT_A_DIGIT] and reader.refusal.index == 10
     payload = torch.load(reader_run / "checkpoint.pt", weights_only=True)
     assert payload["config"]["non_digits"] == 0.2 and payload["model"]["num_classes"] == 11
+
+
+def test_the_refusal_threshold_is_set_on_new_non_digits_and_travels_with_the_model(reader_run, reader, tmp_path):
+    from digitlab.data.datasets import DIGITS
+    from digitlab.deploy.export import export_checkpoint
+    from digitlab.inference.onnx_runtime import OnnxPredictor
+    from digitlab.training.config import TrainConfig
+    from digitlab.training.run import REFUSED_SHARE, VALIDATION_NON_DIGITS, VALIDATION_SEED, training_clothes
+    payload = torch.load(reader_run / "checkpoint.pt", weights_only=True)
+    threshold = payload[THRESHOLD_KEY]
+    assert threshold <= 0 and reader.refusal == Refusal(10, threshold)
+    # the non-digits training set it on, made again: it refuses REFUSED_SHARE of them (or all it can at its odds)
+    digits, clothes = load_dataset("mnist-5k").train.images[:, 0].numpy(), training_clothes(TrainConfig())
+    made = make_non_digits(VALIDATION_NON_DIGITS, 1 + VALIDATION_SEED, digits=digits, clothes=clothes)
+    scores = reader.refusal.scores(np.array([p.probabilities for p in reader.predict_arrays(made)]))
+    refused = reader.refusal.refuses(scores).mean()
+    assert refused >= REFUSED_SHARE - 0.02 and (threshold == 0 or refused <= REFUSED_SHARE + 0.02)
+    # a picture scoring between the threshold and 0 is a digit only by the threshold
+    score = scores[np.argmin(np.abs(scores - threshold))]
+    for limit, is_digit in ((score - 1e-3, True), (score, False)):
+        judge = Predictor(reader.model, [*DIGITS, NOT_A_DIGIT], reader.mean, reader.std, meta={THRESHOLD_KEY: limit})
+        picture = made[np.argmin(np.abs(scores - score))]
+        assert judge.predict_arrays(picture[None])[0].is_digit == is_digit
+    export_checkpoint(reader_run, tmp_path / "reader.onnx", "onnx")
+    assert OnnxPredictor(tmp_path / "reader.onnx").refusal == reader.refusal
 
 
 def test_non_digits_only_for_digit_data_sets(tmp_path):
@@ -77,7 +111,8 @@ def test_real_digits_pass_and_non_digits_are_refused(reader, test_digits):
         answers = reader.predict_arrays(np.stack([preprocess_image(clean(m)) for m in made]))
         refused = sum(not p.is_digit for p in answers)
         assert refused >= 28, f"{kind}: only {refused} of 40 refused"
-        assert all(p.digit_score is not None and (p.digit_score > 0) == p.is_digit for p in answers)
+        assert all(p.digit_score is not None and (p.digit_score > reader.refusal.threshold) == p.is_digit
+                   for p in answers)
 
 
 def test_a_model_without_the_class_never_refuses(trained_run, test_digits):
@@ -227,7 +262,7 @@ def test_evaluate_scores_a_refusing_model_as_predict_answers(reader, reader_run,
     model, payload = load_trained(reader_run)
     split = Split.from_numpy(digits[:400], labels[:400])
     norm = payload["normalization"]
-    result = evaluate(model, split, norm["mean"], norm["std"], 11, refusal=10)
+    result = evaluate(model, split, norm["mean"], norm["std"], 11, refusal=refusal_of(payload))
     answers = reader.predict_arrays(digits[:400])
     expected = np.mean([p.is_digit and p.label == y for p, y in zip(answers, labels[:400])])
     assert result.accuracy == pytest.approx(expected, abs=1 / 400)  # bf16/fold-free paths may flip one digit

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from digitlab.analysis import plots
 from digitlab.analysis.robustness import RobustnessStudy, run_study, shifted
-from digitlab.data.non_digits import refusal_index
+from digitlab.data.non_digits import refusal_of
 from digitlab.inference.checkpoint import checkpoint_test_split
 from digitlab.inference.inspect import Inspector
 from digitlab.inference.trained_model import load_trained
@@ -73,7 +73,7 @@ def build_report(checkpoint: str | Path, out_dir: str | Path, dataset: str | Non
                "Loss and error rate per epoch for the training and validation splits (log scale); "
                "the faint line is the training loss every few steps.")
 
-    evaluation = evaluate(model, split, mean, std, len(classes), refusal=refusal_index(classes))
+    evaluation = evaluate(model, split, mean, std, len(classes), refusal=refusal_of(payload))
     probabilities = evaluation.probabilities
     figure("confusion.png", plots.plot_confusion(evaluation.confusion, classes), "Confusion matrix",
            f"Rows are the true class, columns the prediction, over all {len(split)} images of the {source}.")
@@ -106,7 +106,7 @@ def build_report(checkpoint: str | Path, out_dir: str | Path, dataset: str | Non
                "magnitude). Bottom: Grad-CAM at the last conv layer, the regions that support that class.")
 
     study = run_study(model, split, mean, std, len(classes), RobustnessStudy(picture_digits=picture_digits),
-                      refusal_index(classes))
+                      refusal_of(payload))
     figure("robustness.png", plots.plot_robustness(study), "Robustness",
            "Test accuracy when every image is shifted (4 directions), rotated (alternately clockwise and "
            "anticlockwise), noised or blurred; for digit models, also when test digits are redrawn as pictures "

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from digitlab.analysis.pictures import low_resolution, pen_width, side_light
 from digitlab.data.augment import shift_images
 from digitlab.data.datasets import Split
+from digitlab.data.non_digits import Refusal
 from digitlab.data.preprocess import preprocess_image
 from digitlab.errors import ImageError
 from digitlab.training.evaluate import evaluate
@@ -86,7 +87,7 @@ def blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def run_study(model: nn.Module, split: Split, mean, std, num_classes: int,
-              study: RobustnessStudy | None = None, refusal: int | None = None) -> dict:
+              study: RobustnessStudy | None = None, refusal: Refusal | None = None) -> dict:
     """{"plain": accuracy, "shift": {direction: [acc per pixel]}, "rotation": [...], "noise": [...], "blur": [...]}."""
     study = study or RobustnessStudy()
 

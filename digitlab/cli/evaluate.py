@@ -5,7 +5,7 @@ from __future__ import annotations
 from digitlab.cli.common import add_data_options, add_device, add_json, format_table, print_json
 from digitlab.data.datasets import Split
 from digitlab.data.idx import read_pair
-from digitlab.data.non_digits import refusal_index
+from digitlab.data.non_digits import refusal_of
 from digitlab.errors import ConfigError
 from digitlab.inference.checkpoint import check_fits_model, checkpoint_test_split
 from digitlab.inference.trained_model import load_trained
@@ -36,7 +36,7 @@ def run(args) -> int:
     else:
         split, source = checkpoint_test_split(payload, args.dataset, args.data_dir)
     norm = payload["normalization"]
-    result = evaluate(model, split, norm["mean"], norm["std"], len(classes), refusal=refusal_index(classes))
+    result = evaluate(model, split, norm["mean"], norm["std"], len(classes), refusal=refusal_of(payload))
     report = {"checkpoint": str(args.checkpoint), "data": source, **result.to_dict(classes)}
     if args.json:
         print_json(report)

@@ -54,7 +54,7 @@ def run_report(args) -> int:
 
 def run_robustness(args) -> int:
     from digitlab.analysis.robustness import RobustnessStudy, run_study
-    from digitlab.data.non_digits import refusal_index
+    from digitlab.data.non_digits import refusal_of
     from digitlab.inference.checkpoint import checkpoint_test_split
     from digitlab.inference.trained_model import load_trained
     model, payload = load_trained(args.checkpoint, args.device)
@@ -63,7 +63,7 @@ def run_robustness(args) -> int:
     if args.picture_digits < 0:
         raise ConfigError(f"--picture-digits must be 0 or more, not {args.picture_digits}")
     study = run_study(model, split, norm["mean"], norm["std"], len(payload["classes"]),
-                      RobustnessStudy(picture_digits=args.picture_digits), refusal_index(payload["classes"]))
+                      RobustnessStudy(picture_digits=args.picture_digits), refusal_of(payload))
     if args.json:
         print_json({"data": source, **study})
         return 0

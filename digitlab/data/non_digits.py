@@ -21,6 +21,7 @@ every picture goes through before the model sees it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,36 @@ FASHION_CLOTHES = 50_000  # Fashion-MNIST training pictures that may become non-
 CANVAS = 64  # pixels across the canvas each non-digit is drawn on before framing
 
 
+THRESHOLD_KEY = "refusal_threshold"  # where a checkpoint keeps its Refusal.threshold (training/run.py sets it)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """How a model trained with non-digits says "not a digit": the index of that class, and the log-odds of
+    "digit" against "not a digit" (its digit_score) at or below which a picture is refused. Threshold 0 is
+    the model's own odds; training sets it on validation non-digits (training/run.py: refusal_threshold)."""
+    index: int
+    threshold: float = 0.0
+
+    def scores(self, probabilities: np.ndarray) -> np.ndarray:
+        """digit_score of each row of class probabilities (N, classes)."""
+        p = np.clip(np.asarray(probabilities, np.float64)[..., self.index], 1e-12, 1 - 1e-12)
+        return np.log1p(-p) - np.log(p)
+
+    def refuses(self, scores: np.ndarray) -> np.ndarray:
+        return np.asarray(scores) <= self.threshold
+
+
 def refusal_index(classes: list[str]) -> int | None:
     """The index of the class "not a digit" in a model's classes, or None: the model cannot refuse."""
     return list(classes).index(NOT_A_DIGIT) if NOT_A_DIGIT in classes else None
+
+
+def refusal_of(record: dict) -> Refusal | None:
+    """The Refusal a checkpoint's record (or an exported model's metadata) describes; None: it cannot refuse.
+    Records written before thresholds were calibrated refuse at the model's own odds."""
+    index = refusal_index(record["classes"])
+    return None if index is None else Refusal(index, float(record.get(THRESHOLD_KEY) or 0.0))
 
 
 def system_fonts(limit: int = 40) -> list[str]:

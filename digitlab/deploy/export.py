@@ -25,6 +25,7 @@ import torch.nn as nn
 
 from digitlab import __version__
 from digitlab.data.datasets import is_picture_dataset
+from digitlab.data.non_digits import THRESHOLD_KEY
 from digitlab.deploy.quantize import calibration_sample, quantize_onnx
 from digitlab.errors import CheckpointError, DigitlabError
 from digitlab.inference.checkpoint import check_fits_model, checkpoint_dataset, load_checkpoint, model_from_checkpoint
@@ -57,7 +58,7 @@ def export_metadata(payload: dict) -> dict:
         "classes": list(payload["classes"]), "in_channels": spec["in_channels"], "image_size": spec["image_size"],
         "input": "picture" if is_picture_dataset(dataset) else "digit",
         "input_description": "uint8 images (N, C, H, W), pixel values 0..255; output: logits (N, classes)",
-        "test_accuracy": payload.get("test_accuracy"),
+        "test_accuracy": payload.get("test_accuracy"), THRESHOLD_KEY: payload.get(THRESHOLD_KEY),
     }
 
 

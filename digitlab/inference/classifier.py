@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitlab.data.non_digits import refusal_index
+from digitlab.data.non_digits import Refusal, refusal_index
 from digitlab.data.preprocess import fit_picture, load_image, preprocess_image
 from digitlab.errors import ConfigError
 
@@ -39,14 +39,16 @@ class Classifier:
     `takes_pictures`: the model was trained on a folder of pictures, so image files are fitted
     to its size and channels; otherwise files are turned into MNIST-style 28x28 digits.
     A model trained with non-digits (`train --non-digits`) has a last class "not a digit": its
-    answer is still the best digit, with is_digit False when "not a digit" is likelier than all
-    the digits together (digit_score, the log-odds, below 0).
+    answer is still the best digit, with is_digit False when digit_score (the log-odds of "digit"
+    against "not a digit") is at or below the threshold training set on validation data.
     """
 
-    def __init__(self, classes: list[str], in_channels: int, image_size: int, takes_pictures: bool):
+    def __init__(self, classes: list[str], in_channels: int, image_size: int, takes_pictures: bool,
+                 refusal_threshold: float | None = None):
         self.classes, self.in_channels, self.image_size = list(classes), in_channels, image_size
         self.takes_pictures = takes_pictures
-        self.refusal = refusal_index(self.classes)
+        index = refusal_index(self.classes)
+        self.refusal = None if index is None else Refusal(index, refusal_threshold or 0.0)
 
     @property
     def reads_digits(self) -> bool:
@@ -67,10 +69,10 @@ class Classifier:
         if self.refusal is None:
             return Prediction(int(p.argmax()), self.classes[int(p.argmax())], [float(x) for x in p])
         digits = p.copy()
-        digits[self.refusal] = -1.0
+        digits[self.refusal.index] = -1.0
         best = int(digits.argmax())
-        score = float(np.log(max(1.0 - p[self.refusal], 1e-12)) - np.log(max(p[self.refusal], 1e-12)))
-        return Prediction(best, self.classes[best], [float(x) for x in p], score > 0, score)
+        score = float(self.refusal.scores(p))
+        return Prediction(best, self.classes[best], [float(x) for x in p], not self.refusal.refuses(score), score)
 
     def inputs(self, paths: list[str | os.PathLike]) -> np.ndarray:
         """What the model reads for each file: uint8 (N, 28, 28) digits, or (N, C, H, W) fitted pictures."""

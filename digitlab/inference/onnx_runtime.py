@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from digitlab.data.non_digits import THRESHOLD_KEY
 from digitlab.errors import CheckpointError, DigitlabError
 from digitlab.inference.classifier import Classifier
 from digitlab.utils.cpu import usable_cores
@@ -62,7 +63,8 @@ class OnnxPredictor(Classifier):
         except (KeyError, ValueError, TypeError):
             raise CheckpointError(f"{path}: an ONNX model without digitlab's metadata "
                                   "(export it with 'digitlab export')") from None
-        super().__init__(classes, channels, size, takes_pictures=self.meta.get("input") == "picture")
+        super().__init__(classes, channels, size, takes_pictures=self.meta.get("input") == "picture",
+                         refusal_threshold=self.meta.get(THRESHOLD_KEY))
         self.input_name = self.session.get_inputs()[0].name
 
     def logits(self, images: np.ndarray) -> np.ndarray:

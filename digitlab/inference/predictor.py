@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from digitlab.data.datasets import is_picture_dataset
+from digitlab.data.non_digits import THRESHOLD_KEY
 from digitlab.inference.classifier import Classifier, Prediction
 from digitlab.inference.trained_model import load_trained, predict_logits
 
@@ -22,14 +23,15 @@ class Predictor(Classifier):
                  meta: dict | None = None):
         self.meta = meta or {}  # the checkpoint's record: model spec, data set, config, history
         super().__init__(classes, in_channels, image_size,
-                         takes_pictures=is_picture_dataset(str(self.meta.get("dataset", ""))))
+                         takes_pictures=is_picture_dataset(str(self.meta.get("dataset", ""))),
+                         refusal_threshold=self.meta.get(THRESHOLD_KEY))
         self.model, self.mean, self.std = model.eval(), tuple(mean), tuple(std)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", tta: bool | None = None) -> Predictor:
         model, payload = load_trained(path, device, tta, freeze=True)
         norm, spec = payload["normalization"], payload["model"]
-        kept = ("model", "dataset", "config", "history", "epoch", "engine", "test_accuracy")
+        kept = ("model", "dataset", "config", "history", "epoch", "engine", "test_accuracy", THRESHOLD_KEY)
         meta = {k: v for k, v in payload.items() if k in kept}
         return cls(model, list(payload["classes"]), norm["mean"], norm["std"], spec["in_channels"], spec["image_size"],
                    meta)

@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from digitlab.data.datasets import Split
+from digitlab.data.non_digits import Refusal
 from digitlab.inference.trained_model import predict_logits
 
 
@@ -49,10 +50,9 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_size: int = 500,
-             refusal: int | None = None) -> Evaluation:
-    """`refusal`: the index of the class "not a digit" (data/non_digits.py), if the model has it. Its answer
-    is then the one `predict` gives: "not a digit" only when that is likelier than all digits together,
-    else the best digit."""
+             refusal: Refusal | None = None) -> Evaluation:
+    """`refusal`: how the model says "not a digit" (data/non_digits.py), if it can. Its answer is then the one
+    `predict` gives: "not a digit" when the digit_score is at or below the threshold, else the best digit."""
     if len(split) == 0:
         return Evaluation(float("nan"), float("nan"), np.zeros((num_classes, num_classes), np.int64),
                           np.zeros(0, np.int64), np.zeros((0, num_classes), np.float32))
@@ -61,9 +61,9 @@ def evaluate(model: nn.Module, split: Split, mean, std, num_classes: int, batch_
     loss = float(F.cross_entropy(logits, labels))
     answers = logits
     if refusal is not None:
-        refused = torch.softmax(logits, 1)[:, refusal] > 0.5
+        refused = torch.from_numpy(refusal.refuses(refusal.scores(torch.softmax(logits, 1).cpu().numpy())))
         answers = logits.clone()
-        answers[:, refusal] = torch.where(refused, torch.inf, -torch.inf)
+        answers[:, refusal.index] = torch.where(refused.to(logits.device), torch.inf, -torch.inf)
     predicted, actual = answers.argmax(1).cpu().numpy(), split.labels.cpu().numpy()
     confusion = np.bincount(actual * num_classes + predicted, minlength=num_classes**2)
     confusion = confusion.reshape(num_classes, num_classes)

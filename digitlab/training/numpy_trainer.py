@@ -22,7 +22,15 @@ from digitlab.inference.checkpoint import NPZ_CHECKPOINT_NAME
 from digitlab.inference.numpy_module import NumpyModule
 from digitlab.inference.trained_model import with_inference_options
 from digitlab.training.config import TrainConfig
-from digitlab.training.run import Run, TrainResult, checkpoint_record, default_run_dir, evaluator, prepare_data
+from digitlab.training.run import (
+    Run,
+    TrainResult,
+    checkpoint_record,
+    default_run_dir,
+    evaluator,
+    final_scores,
+    prepare_data,
+)
 from digitlab.training.schedule import lr_at
 from digitlab.utils.device import seed_everything, torch_threads
 
@@ -103,6 +111,6 @@ def _train_numpy(cfg: TrainConfig, run_dir, progress: bool) -> TrainResult:
     run.close()
 
     final = with_inference_options(module, cfg.to_dict())  # test-time augmentation, if the config asks for it
-    test = score(final, test_split)
-    val = score(final, val_split) if len(val_split) else None
+    test, val, verdict = final_scores(final, dataset, cfg, test_split, val_split)
+    numpy_cnn.save_npz(run.checkpoint, net, {**record, "history": run.history, "epoch": len(run.history), **verdict})
     return run.result(final, dataset, test, val)

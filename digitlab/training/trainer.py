@@ -24,7 +24,15 @@ from digitlab.models import create_model, model_entry
 from digitlab.training.config import TrainConfig
 from digitlab.training.distributed import Distributed, backend_for
 from digitlab.training.optimizer import build_optimizer
-from digitlab.training.run import Run, TrainResult, checkpoint_record, default_run_dir, evaluator, prepare_data
+from digitlab.training.run import (
+    Run,
+    TrainResult,
+    checkpoint_record,
+    default_run_dir,
+    evaluator,
+    final_scores,
+    prepare_data,
+)
 from digitlab.training.schedule import lr_at
 from digitlab.utils.device import seed_everything
 
@@ -142,9 +150,8 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, resume: bool, progress: 
     run.close()
 
     final = with_inference_options(model, cfg.to_dict())
-    test = score(final, test_split)
-    if ddp.is_main:  # the test accuracy, for whoever serves the model
+    test, val, verdict = final_scores(final, dataset, cfg, test_split, val_split)
+    if ddp.is_main:  # the test accuracy and refusal threshold, for whoever serves the model
         saved = written or load_checkpoint(run.checkpoint)  # resumed with no epoch left to train: read it back
-        save_checkpoint(run.checkpoint, {**saved, "test_accuracy": test.accuracy})
-    val = score(final, val_split) if len(val_split) else None
+        save_checkpoint(run.checkpoint, {**saved, **verdict})
     return run.result(final, dataset, test, val)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from digitlab.data.datasets import Split
-from digitlab.data.non_digits import refusal_index
+from digitlab.data.non_digits import refusal_index, refusal_of
 from digitlab.inference.checkpoint import checkpoint_dataset, load_checkpoint, model_from_checkpoint, save_checkpoint
 from digitlab.training.config import TrainConfig
 from digitlab.training.evaluate import evaluate
@@ -92,10 +92,10 @@ class FineTuner:
 
         model = model_from_checkpoint(payload)
         classes = payload["classes"]
-        before = evaluate(model, test, mean, std, len(classes), refusal=refusal_index(classes)).accuracy
+        before = evaluate(model, test, mean, std, len(classes), refusal=refusal_of(payload)).accuracy
         self.registry.update_job(job, before=before)
         fine_tune(model, mix, mean, std, epochs=self.epochs, seed=job, progress=self._reporter(job))
-        after = evaluate(model, test, mean, std, len(classes), refusal=refusal_index(classes)).accuracy
+        after = evaluate(model, test, mean, std, len(classes), refusal=refusal_of(payload)).accuracy
         if self._stopping.is_set():
             raise Stopping
         if after < before - self.max_drop:
