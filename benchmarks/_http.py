@@ -21,25 +21,32 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+FORMS = {"page": "image/x-portable-graymap", "rgba-png": "image/png", "grey-png": "image/png"}
 
-def canvas_png(digit28: np.ndarray, rng: np.random.Generator, mode: str = "RGBA") -> bytes:
-    """A digit drawn dark on the page's white 280x280 canvas, saved as the browser sends it (an opaque RGBA PNG)
-    or, with mode="L", as a grey PNG (the same pixels; a quarter of the bytes to decode)."""
+
+def canvas_drawing(digit28: np.ndarray, rng: np.random.Generator, form: str = "page") -> bytes:
+    """A digit drawn dark on the board's white 280x280 canvas, as the page sends it ("page": grey levels at half
+    size, the mean of each 2x2 block, as a binary PGM; static/app.js image()), as the page sent it before
+    ("rgba-png": canvas.toDataURL's opaque RGBA PNG), or as a grey PNG of the whole canvas ("grey-png")."""
     side = int(rng.integers(100, 251))
     big = Image.fromarray(255 - digit28).resize((side, side), Image.Resampling.BICUBIC)
     canvas = Image.new("L", (280, 280), 255)
     canvas.paste(big, (int(rng.integers(0, 281 - side)), int(rng.integers(0, 281 - side))))
     buffer = io.BytesIO()
-    canvas.convert(mode).save(buffer, "PNG")
+    if form == "page":
+        blocks = np.asarray(canvas, np.float64).reshape(140, 2, 140, 2).mean(axis=(1, 3))
+        Image.fromarray(np.floor(blocks + 0.5).astype(np.uint8)).save(buffer, "PPM")  # grey: a P5 PGM
+    else:
+        canvas.convert("RGBA" if form == "rgba-png" else "L").save(buffer, "PNG")
     return buffer.getvalue()
 
 
-def canvas_drawings(count: int, seed: int = 0, mode: str = "RGBA") -> tuple[list[str], np.ndarray]:
-    """`count` mnist-5k test digits drawn as canvas PNG data URLs (see canvas_png), with their labels."""
+def canvas_drawings(count: int, seed: int = 0, form: str = "page") -> tuple[list[str], np.ndarray]:
+    """`count` mnist-5k test digits drawn on the canvas as data URLs (see canvas_drawing), with their labels."""
     from digitlab.data import load_dataset
     test = load_dataset("mnist-5k").test
     rng = np.random.default_rng(seed)
-    urls = ["data:image/png;base64," + base64.b64encode(canvas_png(d, rng, mode)).decode()
+    urls = [f"data:{FORMS[form]};base64," + base64.b64encode(canvas_drawing(d, rng, form)).decode()
             for d in test.images[:count, 0].numpy()]
     return urls, test.labels[:count].numpy()
 

@@ -3,9 +3,10 @@
     python benchmarks/drawn_digits.py [--checkpoint PATH] [--count 2000] [--clients 8] [--json]
 
 Each real MNIST test digit (the 5,000 in ../shared, else mnist-5k's held-out ones) is drawn
-as a canvas would hold it: black on a white 280x280 PNG, scaled to 100-250 px and placed at
-a random spot. The drawings go through POST /api/predict of a server on 127.0.0.1 (MNIST-
-style preprocessing included); the accuracy is compared with the same digits at 28x28.
+as the board's canvas would hold it: black on white 280x280, scaled to 100-250 px and placed at
+a random spot, and sent as the page sends it (_http.py canvas_drawing). The drawings go through
+POST /api/predict of a server on 127.0.0.1 (MNIST-style preprocessing included); the accuracy is
+compared with the same digits at 28x28.
 Then `digitlab serve` runs in its own process and --clients threads (one keep-alive connection
 each) send requests for --seconds; requests/s and latency percentiles are reported.
 Without --checkpoint it trains the default model first (recipe fast on mnist-5k, ~30 s).
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import print_table, real_mnist_test_set, trained_default_model
-from _http import canvas_png, drive, serve_process
+from _http import FORMS, canvas_drawing, drive, serve_process
 from digitlab.data import load_dataset
 from digitlab.inference.trained_model import load_trained
 from digitlab.training import evaluate
@@ -34,8 +35,8 @@ from digitlab.web.board import Board
 from digitlab.web.server import BackgroundServer
 
 
-def post(url: str, png: bytes) -> dict:
-    body = json.dumps({"image": "data:image/png;base64," + base64.b64encode(png).decode()}).encode()
+def post(url: str, drawing: bytes) -> dict:
+    body = json.dumps({"image": f"data:{FORMS['page']};base64," + base64.b64encode(drawing).decode()}).encode()
     request = urllib.request.Request(url + "/api/predict", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
@@ -60,17 +61,18 @@ def main() -> int:
         direct = evaluate(model, test.subset(np.arange(count)), payload["normalization"]["mean"],
                           payload["normalization"]["std"], 10).accuracy
         rng = np.random.default_rng(0)
-        drawings = [canvas_png(d, rng) for d in digits]
+        drawings = [canvas_drawing(d, rng) for d in digits]
 
         board = Board.open(Path(tmp) / "samples.sqlite", checkpoint=checkpoint)
         try:
             with BackgroundServer(create_app(board)) as server:
-                answers = [post(server.url, png)["digit"] for png in drawings]
+                answers = [post(server.url, drawing)["digit"] for drawing in drawings]
                 drawn = float(np.mean(np.array(answers) == labels))
         finally:
             board.close()
 
-        bodies = [json.dumps({"image": "data:image/png;base64," + base64.b64encode(p).decode()}) for p in drawings]
+        url = f"data:{FORMS['page']};base64,"
+        bodies = [json.dumps({"image": url + base64.b64encode(d).decode()}) for d in drawings]
         with serve_process(checkpoint, Path(tmp) / "load.sqlite") as port:
             load = drive(port, "/api/predict", bodies, args.clients, args.seconds)
     result = {"digits": count, "accuracy_28x28": direct, "accuracy_drawn_http": drawn,

@@ -3,12 +3,14 @@
     python benchmarks/load.py [--checkpoint PATH] [--clients 16] [--seconds 30] [--json]
     python benchmarks/load.py --open-loop [--rate 200] [--saturation-rate 2000] [--seconds 20] [--rounds 3] [--json]
 
-Open loop (benchmarks/_openloop.py, in its own process; drawings as the page sends them, RGBA PNG
-data URLs): one client alone (one request at a time), requests at --rate per second whatever the
-answers do (latency counted from each request's due time), and --saturation-rate (more than the
-server can answer, at most 64 connections) for the answers per second at saturation. Each answer
-is checked against what `digitlab predict` gives for that drawing. --rounds repeats the three and
-reports medians (2-core machines are noisy).
+Drawings: mnist-5k test digits on the board's 280x280 canvas, sent as the page sends them (--form page:
+a 140x140 grey PGM data URL), or as the canvas's RGBA PNG the page sent before (--form rgba-png).
+
+Open loop (benchmarks/_openloop.py, in its own process): one client alone (one request at a time),
+requests at --rate per second whatever the answers do (latency counted from each request's due
+time), and --saturation-rate (more than the server can answer, at most 64 connections) for the
+answers per second at saturation. Each answer is checked against what `digitlab predict` gives
+for that drawing. --rounds repeats the three and reports medians (2-core machines are noisy).
 
 Closed loop (the default):
 `digitlab serve` runs in its own process on 127.0.0.1. Three phases:
@@ -37,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import machine, print_table, trained_default_model
-from _http import LoadResult, canvas_drawings, drive, serve_process
+from _http import FORMS, LoadResult, canvas_drawings, drive, serve_process
 
 OPEN_LOOP = Path(__file__).with_name("_openloop.py")
 
@@ -83,7 +85,7 @@ def open_loop_run(port: int, bodies: Path, *options: str) -> dict:
 
 
 def open_loop(args) -> int:
-    urls, _ = canvas_drawings(400)
+    urls, _ = canvas_drawings(400, form=args.form)
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint or trained_default_model(Path(tmp))
         bodies = Path(tmp) / "bodies.json"
@@ -117,7 +119,8 @@ def open_loop(args) -> int:
     if args.json:
         print(json.dumps({"machine": machine(), "rounds": args.rounds, "rows": rows, "runs": results}))
     else:
-        print(f"# {checkpoint}; {machine()}; medians of {args.rounds} rounds", file=sys.stderr)
+        print(f"# {checkpoint}; drawings sent as {args.form}; {machine()}; medians of {args.rounds} rounds",
+              file=sys.stderr)
         print_table(rows, [("phase", "load"), ("rps", "answers/s"), ("p50", "p50 ms"), ("p99", "p99 ms"),
                            ("max", "max ms"), ("errors", "5xx + dropped"), ("wrong", "answers unlike predict's"),
                            ("client", "load generator, cores")])
@@ -133,6 +136,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="open loop: drawings per second")
     parser.add_argument("--saturation-rate", type=float, default=2000.0, help="open loop: offered rate for saturation")
     parser.add_argument("--rounds", type=int, default=3, help="open loop: rounds of the three phases (medians)")
+    parser.add_argument("--form", choices=FORMS, default="page",
+                        help="how drawings are sent (default: as the page does)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -140,7 +145,7 @@ def main() -> int:
         args.seconds = args.seconds or 20.0
         return open_loop(args)
     args.seconds = args.seconds or 30.0
-    urls, labels = canvas_drawings(400)
+    urls, labels = canvas_drawings(400, form=args.form)
     predict_bodies = [json.dumps({"image": u}) for u in urls]
     sample_bodies = [json.dumps({"image": u, "label": int(y)}) for u, y in zip(urls, labels)]
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,10 +22,13 @@ import torch
 from PIL import Image
 
 from digitlab.data import load_dataset
+from digitlab.data.preprocess import preprocess_image
+from digitlab.inference.predictor import Predictor
 from digitlab.utils.files import sha256_of
 from digitlab.web.app import create_app
 from digitlab.web.batcher import MicroBatcher
 from digitlab.web.board import Board
+from digitlab.web.protocol import decode_data_url
 from digitlab.web.server import BackgroundServer
 from digitlab.web.service import ModelService
 from digitlab.web.storage import SampleStore
@@ -263,7 +266,7 @@ def _stroke(page, box, points):
 
 
 @needs_chromium
-def test_board_reads_a_number_refuses_a_face_and_shows_why(reader_board, tmp_path):
+def test_board_reads_a_number_refuses_a_face_and_shows_why(reader_board, reader_run, tmp_path):
     server, store = reader_board
     with board_page(server.url, 1000, 900) as page:
         box = page.locator("#canvas").bounding_box()
@@ -271,6 +274,12 @@ def test_board_reads_a_number_refuses_a_face_and_shows_why(reader_board, tmp_pat
         _stroke(page, box, [(0.45, 0.27), (0.8, 0.27), (0.58, 0.76)])      # 7
         page.wait_for_function("document.querySelector('#number').textContent === '17'", timeout=20_000)
         assert page.locator("#read-digits button").count() == 2
+        # what the page sends: the canvas's grey levels averaged over 2x2 blocks, as the server would average them
+        sent = Image.open(io.BytesIO(decode_data_url(page.evaluate("image()"))))
+        shown = Image.open(io.BytesIO(decode_data_url(page.evaluate("canvas.toDataURL('image/png')")))).convert("L")
+        blocks = np.asarray(shown, np.float64).reshape(140, 2, 140, 2).mean(axis=(1, 3))
+        assert sent.format == "PPM" and sent.mode == "L" and sent.size == (140, 140)
+        assert np.abs(np.asarray(sent, np.float64) - blocks).max() <= 0.5
         page.locator("#why").check()
         page.wait_for_function("document.querySelector('#feature-maps').src.startsWith('data:image/png')",
                                timeout=20_000)
@@ -291,7 +300,8 @@ def test_board_reads_a_number_refuses_a_face_and_shows_why(reader_board, tmp_pat
         page.wait_for_function("!document.querySelector('#refusal').hidden", timeout=20_000)
     [(label, raw)] = sqlite3.connect(store.path).execute("SELECT label, raw FROM samples").fetchall()
     width, height = Image.open(io.BytesIO(raw)).size
-    assert label == 7 and width < 200 and height < 280  # the 7 alone, cropped from the canvas
+    assert label == 7 and width < 200 and height < 280  # the 7 alone, cropped from the canvas ...
+    assert Predictor.from_checkpoint(reader_run).predict_arrays(preprocess_image(raw)[None])[0].label == 7  # there
 
 
 @pytest.fixture
