@@ -417,10 +417,13 @@ def test_finetune_swaps_in_a_new_version_that_survives_a_restart(trained_run, tm
 
 
 def test_finetuned_refusing_model_still_refuses(reader_run, tmp_path, digits):
-    """Fine-tuning mixes the checkpoint's non-digits in again: version 2 still says "not a digit"."""
-    from digitlab.data.non_digits import make_non_digits
+    """Fine-tuning mixes the checkpoint's non-digits in again: version 2 still says "not a digit", by a refusal
+    threshold set for it (the parent's here is an odd -3, which a version that kept it would show)."""
+    from digitlab.data.non_digits import THRESHOLD_KEY, make_non_digits
     from digitlab.inference.predictor import Predictor
-    board = _finetune_board(reader_run, tmp_path, max_drop=1.0)
+    parent = {**torch.load(reader_run / "checkpoint.pt", weights_only=True), THRESHOLD_KEY: -3.0}
+    torch.save(parent, tmp_path / "parent.pt")
+    board = _finetune_board(tmp_path / "parent.pt", tmp_path, max_drop=1.0)
     images, labels = digits
     for image, label in zip(images, labels):
         board.store.add(int(label), drawing(image), image, 1)
@@ -432,6 +435,7 @@ def test_finetuned_refusing_model_still_refuses(reader_run, tmp_path, digits):
     assert board.finetuner.status(job)["state"] == "accepted", board.finetuner.status(job)
     tuned = Predictor.from_checkpoint(board.service.info.checkpoint)
     assert tuned.classes[-1] == "not a digit"
+    assert -3.0 < tuned.refusal.threshold <= 0  # set on new non-digits for this version (-3 would refuse few)
     answers = tuned.predict_arrays(make_non_digits(60, seed=321, kinds={"shapes": 1.0, "letters": 1.0}))
     assert sum(not a.is_digit for a in answers) >= 40
     board.close()

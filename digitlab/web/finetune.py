@@ -17,12 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from digitlab.data.datasets import Split
-from digitlab.data.non_digits import refusal_index, refusal_of
+from digitlab.data.non_digits import THRESHOLD_KEY, Refusal, refusal_index, refusal_of
 from digitlab.inference.checkpoint import checkpoint_dataset, load_checkpoint, model_from_checkpoint, save_checkpoint
+from digitlab.inference.trained_model import with_inference_options
 from digitlab.training.config import TrainConfig
 from digitlab.training.evaluate import evaluate
 from digitlab.training.finetune import fine_tune
-from digitlab.training.run import with_non_digits
+from digitlab.training.run import refusal_threshold, with_non_digits
 from digitlab.utils.files import sha256_of
 from digitlab.web.registry import Registry
 from digitlab.web.service import ModelService
@@ -82,8 +83,9 @@ class FineTuner:
         data = checkpoint_dataset(payload)  # with the test split held out from it in training
         generator = torch.Generator().manual_seed(job)
         base = data.train.subset(torch.randperm(len(data.train), generator=generator)[:self.base_samples])
+        cfg = TrainConfig.from_dict(payload["config"])
         if refusal_index(payload["classes"]) is not None:  # keep it able to say "not a digit"
-            base = with_non_digits(data, base, TrainConfig.from_dict(payload["config"]))
+            base = with_non_digits(data, base, cfg)
         drawn = Split.from_numpy(images, labels)
         mix = Split(torch.cat([base.images, *[drawn.images] * self.repeats]),
                     torch.cat([base.labels, *[drawn.labels] * self.repeats]))
@@ -91,11 +93,14 @@ class FineTuner:
         mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
 
         model = model_from_checkpoint(payload)
-        classes = payload["classes"]
-        before = evaluate(model, test, mean, std, len(classes), refusal=refusal_of(payload)).accuracy
+        classes, refusal = payload["classes"], refusal_of(payload)
+        before = evaluate(model, test, mean, std, len(classes), refusal=refusal).accuracy
         self.registry.update_job(job, before=before)
         fine_tune(model, mix, mean, std, epochs=self.epochs, seed=job, progress=self._reporter(job))
-        after = evaluate(model, test, mean, std, len(classes), refusal=refusal_of(payload)).accuracy
+        if refusal is not None:  # the new version's own threshold, set on new non-digits as training sets it
+            answering = with_inference_options(model, payload["config"])
+            refusal = Refusal(refusal.index, refusal_threshold(answering, data, cfg))
+        after = evaluate(model, test, mean, std, len(classes), refusal=refusal).accuracy
         if self._stopping.is_set():
             raise Stopping
         if after < before - self.max_drop:
@@ -106,6 +111,7 @@ class FineTuner:
         file = f"v{version}.pt"
         save_checkpoint(self.registry.folder / file,  # complete on disk before the row that names it commits
                         {**payload, "state_dict": model.state_dict(), "test_accuracy": after,
+                         THRESHOLD_KEY: refusal.threshold if refusal else None,
                          "finetune": {"parent": info.version, "samples": len(labels), "before": before, "job": job}})
         self.registry.update_job(job, after=after)
         sha256 = sha256_of(self.registry.folder / file)  # here, not in publish: it runs under the serving lock
