@@ -173,8 +173,8 @@ def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
 
 
 # The drawing board sends every drawing as it is drawn, so each step here is paid per stroke: the helpers below
-# compute what np.percentile and ndimage.binary_propagation do, in a tenth and a half of their time on a
-# 140x140 canvas (benchmarks/load.py).
+# compute what np.percentile and ndimage.binary_propagation do on a 140x140 canvas, the first in a tenth of its
+# time, the second in under half (benchmarks/load.py; README, "Open loop").
 
 def _percentile(values: np.ndarray, q: float) -> float:
     """np.percentile(values, q) (linear interpolation), by partial sorting."""

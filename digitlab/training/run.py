@@ -44,9 +44,9 @@ log = logging.getLogger("digitlab")
 # (another seed; pairs of training digits, clothes from the training range), which it never trained on.
 # It is the most lenient one that still refuses REFUSED_SHARE of them, and never stricter than the model's own
 # odds (0), past which real digits pay. Kinds it has never seen are refused less readily than these: at 0.93 the
-# benchmark's unseen non-digits were refused at 89.6-91.7% (goal 90%), at 0.94 at 91.9-92.7%, with 0.00-0.14% of
-# real digits refused against 0.12-0.20% at the model's own odds (seeds 1-3; benchmarks/whole_numbers.py, README
-# "Refusing what is no digit").
+# benchmark's unseen non-digits were refused at 89.6-91.7% (goal 90%); at 0.94 at 91.1-92.5%, with 0.02-0.16% of
+# real digits refused against 0.12-0.20% at the model's own odds (seeds 1-3; benchmarks/whole_numbers.py; README,
+# "Refusing what is no digit", says how this share was chosen).
 VALIDATION_NON_DIGITS = 2000
 VALIDATION_SEED = 104_729  # added to the run's seed; training's non-digits use the seed itself
 REFUSED_SHARE = 0.94
