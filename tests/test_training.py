@@ -221,3 +221,24 @@ def test_conv3d_trains_on_moving_digit_clips(tmp_path):
     assert result.dataset.in_channels == 8
     assert result.history[0]["train_loss"] < 2.0 and result.test.accuracy > 0.3  # chance is 0.1
     assert load_checkpoint(tmp_path / "clips")["model"]["in_channels"] == 8
+
+
+def test_fine_tuning_keeps_the_settings_the_model_was_trained_with(trained_run):
+    """The board's fine-tune trains with the checkpoint's recipe (its label smoothing here): without it, plain
+    cross-entropy on a few corrections drives the model to certainty, which it was not trained to have."""
+    from digitlab.data import load_dataset
+    from digitlab.data.loader import normalize
+    from digitlab.inference.checkpoint import model_from_checkpoint
+    from digitlab.training.finetune import fine_tune
+    payload = load_checkpoint(trained_run / "checkpoint.pt")
+    data = load_dataset("mnist-5k")
+    few = data.train.subset(torch.arange(64))
+    mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
+    smoothed = TrainConfig(label_smoothing=0.3)
+    confidence = {}
+    for name, recipe in (("own settings", smoothed), ("none", None)):
+        model = fine_tune(model_from_checkpoint(payload), few, mean, std, recipe, epochs=40, lr=3e-3, seed=0)
+        with torch.no_grad():
+            probabilities = torch.softmax(model(normalize(few.images, mean, std)), 1)
+        confidence[name] = float(probabilities.max(1).values.mean())
+    assert confidence["own settings"] < 0.85 < 0.95 < confidence["none"], confidence

@@ -96,7 +96,7 @@ class FineTuner:
         classes, refusal = payload["classes"], refusal_of(payload)
         before = evaluate(model, test, mean, std, len(classes), refusal=refusal).accuracy
         self.registry.update_job(job, before=before)
-        fine_tune(model, mix, mean, std, epochs=self.epochs, seed=job, progress=self._reporter(job))
+        fine_tune(model, mix, mean, std, cfg, epochs=self.epochs, seed=job, progress=self._reporter(job))
         if refusal is not None:  # the new version's own threshold, set on new non-digits as training sets it
             answering = with_inference_options(model, payload["config"])
             refusal = Refusal(refusal.index, refusal_threshold(answering, data, cfg))
