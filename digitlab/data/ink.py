@@ -218,8 +218,6 @@ def _block_means(grey: np.ndarray, factor: int) -> np.ndarray:
 
 def _strongest_patch(contrast: np.ndarray) -> float:
     """The contrast of the darkest 2x2 patch: a lone dark pixel (sensor noise) is not ink."""
-    h, w = contrast.shape[0] // 2 * 2, contrast.shape[1] // 2 * 2
-    if not h or not w:
+    if min(contrast.shape) < 2:
         return float(contrast.max())
-    c = contrast[:h, :w]
-    return float((c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2]).max()) / 4
+    return float(_block_means(contrast, 2).max())
