@@ -8,7 +8,9 @@ random size, each digit moved up or down by up to 2 pixels; "separated" digits a
 apart (at 28x28 scale), "touching" ones 0 to 1 pixel apart, so that their strokes meet, "overlapping"
 ones 2-3 pixels into each other. Each picture is read as `digitlab read` reads a file. A number is
 right only if every digit is: at 1% of single digits wrong, 12-digit numbers cannot beat 89%, so
-the table also gives the share right per length.
+the table also gives the share right per length, and the share of numbers whose every digit the
+model reads right alone (a picture of that digit read as `predict` reads it): what reading would
+reach if it cut every number perfectly.
 
 Refusal: the 5,000 real digits (clean pictures) against non-digits none of which the model was
 trained on (data/non_digits.py with another seed): letters in the TrueType fonts installed here
@@ -58,11 +60,13 @@ def edit_distance(a: str, b: str) -> int:
 LENGTHS = {"1-4": (1, 4), "5-8": (5, 8), "9-12": (9, 12)}
 
 
-def read_numbers(predictor, digits, labels, count: int, spacing: tuple[int, int], seed: int) -> dict:
-    """Numbers of 1-12 digits (uniform), read back: the share right, overall and per length, the share of
-    digits right (1 - edit distance / length), and the time to read one."""
+def read_numbers(predictor, digits, labels, alone, count: int, spacing: tuple[int, int], seed: int) -> dict:
+    """Numbers of 1-12 digits (uniform), read back: the share right, overall and per length, the share whose
+    digits are each read right alone (`alone`: per digit), the share of digits right (1 - edit distance /
+    length), and the time to read one."""
     rng = np.random.default_rng(seed)
     right = {name: [] for name in LENGTHS}
+    bound = []
     digit_errors, digit_total, seconds = 0, 0, 0.0
     for _ in range(count):
         length = int(rng.integers(1, 13))
@@ -75,11 +79,18 @@ def read_numbers(predictor, digits, labels, count: int, spacing: tuple[int, int]
         text = read_number(predictor, picture).text
         seconds += time.perf_counter() - start
         right[next(n for n, (lo, hi) in LENGTHS.items() if lo <= length <= hi)].append(text == truth)
+        bound.append(alone[pick].all())
         digit_errors += min(len(truth), edit_distance(text, truth))
         digit_total += len(truth)
     every = [r for rights in right.values() for r in rights]
     return {"numbers": float(np.mean(every)), **{n: float(np.mean(r)) if r else float("nan") for n, r in right.items()},
-            "digits": 1 - digit_errors / digit_total, "ms": 1000 * seconds / count}
+            "alone": float(np.mean(bound)), "digits": 1 - digit_errors / digit_total, "ms": 1000 * seconds / count}
+
+
+def read_alone(predictor, digits, labels) -> np.ndarray:
+    """Per digit: read right, and not refused, from a picture of it alone, as `predict` reads a file."""
+    inputs = np.stack([preprocess_image(clean(d)) for d in digits])
+    return np.array([p.is_digit and p.label == label for p, label in zip(predictor.predict_arrays(inputs), labels)])
 
 
 def digit_scores(predictor, pictures) -> np.ndarray:
@@ -128,10 +139,11 @@ def main() -> int:
             readers[", model without non-digits"] = Predictor.from_checkpoint(plain.checkpoint)
         number_rows = []
         for suffix, reader in readers.items():
+            alone = read_alone(reader, digits, labels)
             for seed, (name, spacing) in enumerate(SPACING.items()):
                 if suffix and name == "overlapping":
                     continue
-                result = read_numbers(reader, digits, labels, args.numbers, spacing, seed=seed)
+                result = read_numbers(reader, digits, labels, alone, args.numbers, spacing, seed=seed)
                 number_rows.append({"spacing": f"{name} ({spacing[0]} to {spacing[1]} px){suffix}",
                                     **{k: f"{v:.1%}" for k, v in result.items() if k != "ms"},
                                     "ms": f"{result['ms']:.0f}"})
@@ -173,6 +185,7 @@ def main() -> int:
         print_table(number_rows, [("spacing", "digits of a number (gap at 28x28 scale)"),
                                   ("numbers", "whole numbers right (1-12 digits)"),
                                   *[(n, f"{n} digits") for n in LENGTHS],
+                                  ("alone", "every digit read right alone"),
                                   ("digits", "digits right"), ("ms", "ms per number")])
         print()
         print_table(rows, [("measure", "measure"), ("value", "value")])

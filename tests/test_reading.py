@@ -179,6 +179,39 @@ def test_broken_strokes_stay_one_digit(reader):
     assert [read_number(reader, p).text for p in (four, five, seven)] == ["4", "5", "7"]
 
 
+def _drawn(size, strokes=(), rings=()):
+    """Black pen on white: strokes as lists of points, rings as ellipse boxes; (pen width 14)."""
+    from PIL import ImageDraw
+
+    image = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(image)
+    for points in strokes:
+        draw.line(points, fill=0, width=14)
+    for box in rings:
+        draw.ellipse(box, outline=0, width=14)
+    return image
+
+
+def test_a_one_touching_its_neighbour_along_its_side_is_cut_off(reader):
+    """The seam from the column between them finds a free path round the 1 and cuts nothing there; the
+    nearly straight seam kept beside it does: the cut between them goes through one stroke."""
+    ten = _drawn((240, 200), strokes=[[(62, 30), (62, 170)]], rings=[(68, 35, 150, 165)])
+    line = find_line(to_grey(ten))
+    cuts = np.median(line.seams, axis=1) * line.scale
+    between = (cuts > 64) & (cuts < 76)  # the 1's ink ends at 69, the 0's begins at 68
+    assert between.any() and line.strokes[between].max() == 1, (cuts, line.strokes)
+    assert line.strokes[0] == line.strokes[-1] == 0
+    assert read_number(reader, ten).text == "10"
+
+
+@pytest.mark.parametrize("width", [60, 100, 140])
+def test_a_round_zero_is_read_whole_not_as_its_halves(reader, width):
+    """A 0 as wide as it is tall spans more candidate cuts than a digit of MNIST's shape; its halves read as
+    digits too ("13"), but each cut through it goes through two strokes."""
+    zero = _drawn((width + 80, 200), rings=[(40, 30, 40 + width, 170)])
+    assert read_number(reader, zero).text == "0"
+
+
 def test_no_ink_reads_as_nothing(reader):
     number = read_number(reader, Image.new("L", (300, 100), 255))
     assert number.text == "" and number.digits == []

@@ -1,11 +1,13 @@
 """Reading a whole handwritten number: the digits of a line, left to right, with their boxes.
 
-The line is cut at every plausible place (data/segment.py); every run of up to MAX_PIECES
-pieces between two cuts, no wider than a digit can be, is framed like a digit and classified in
-one batch; then a dynamic programme keeps the cuts whose digits are likeliest together (the sum of
-the log-probabilities of each chosen digit). Touching digits are split where both halves read
-well; a digit in several strokes stays whole because its pieces read badly alone; a model trained
-with non-digits scores a box holding two digits low, which keeps two digits from being read as one.
+The line is cut at every plausible place (data/segment.py); every run of pieces between two cuts,
+no wider than a digit can be, is framed like a digit and classified in one batch; then a dynamic
+programme keeps the cuts whose digits are likeliest together (the sum of the log-probabilities of
+each chosen digit, less CUT_PENALTY for every stroke a kept cut goes through). Touching digits are
+split where both halves read well; a digit in several strokes stays whole because its pieces read
+badly alone, and a whole digit is not cut in two because its halves would have to read far better
+than it does; a model trained with non-digits scores a box holding two digits low, which keeps two
+digits from being read as one.
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ import numpy as np
 from PIL import Image
 
 from digitlab.data.preprocess import mnist_style, to_grey
-from digitlab.data.segment import MAX_PIECES, MAX_SEGMENT_WIDTH, find_line
+from digitlab.data.segment import MAX_SEGMENT_WIDTH, find_line
 from digitlab.errors import ImageError
 from digitlab.inference.classifier import Classifier, Prediction
+
+CUT_PENALTY = 1.0  # log-probability per stroke a kept cut goes through: cutting a stroke costs as much as reading
+                   # a digit at e^-1 = 37% instead of 100%, so a 0 is not read as "67" (its halves) nor a 9 as "63"
+                   # unless the halves read far better. 400 numbers of each kind (not the benchmark's), default model
+                   # seeds 1 and 2, with TIGHT_BAND's seams: separated digits misread 28 -> 19 and 22 -> 15,
+                   # touching 46 -> 35 and 50 -> 35 (0.6 alike; 2: touching 46, 4: 86; benchmarks/whole_numbers.py)
 
 
 @dataclass
@@ -57,7 +65,7 @@ def read_number(classifier: Classifier, picture: Image.Image) -> ReadNumber:
     cuts = len(line.seams)
     spans, inks, images = [], [], []
     for first in range(cuts - 1):
-        for last in range(first + 1, min(cuts, first + 1 + MAX_PIECES)):
+        for last in range(first + 1, cuts):
             if last > first + 1 and line.wide[last - 1]:  # blank space wider than a gap within a digit
                 break
             ink = line.segment(first, last)
@@ -84,6 +92,7 @@ def read_number(classifier: Classifier, picture: Image.Image) -> ReadNumber:
             continue
         p = predictions.get(index)
         score = best[first][0] + (np.log(max(p.probabilities[p.label], 1e-12)) if p else 0.0)
+        score -= CUT_PENALTY * line.strokes[last]  # 0 for the last cut, the picture's right edge
         if score > best[last][0]:
             best[last] = (score, best[first][1] + ([index] if p else []))
 
