@@ -25,8 +25,9 @@ from digitlab.inference.classifier import Classifier, Prediction
 CUT_PENALTY = 1.0  # log-probability per stroke a kept cut goes through: cutting a stroke costs as much as reading
                    # a digit at e^-1 = 37% instead of 100%, so a 0 is not read as "67" (its halves) nor a 9 as "63"
                    # unless the halves read far better. 400 numbers of each kind (not the benchmark's), default model
-                   # seeds 1 and 2, with TIGHT_BAND's seams: separated digits misread 28 -> 19 and 22 -> 15,
-                   # touching 46 -> 35 and 50 -> 35 (0.6 alike; 2: touching 46, 4: 86; benchmarks/whole_numbers.py)
+                   # seed 1, with TIGHT_BAND's seams: separated digits misread 28 -> 19, touching 46 -> 35 (0.6
+                   # alike; 2: touching 46, 4: 86); seed 2, both changes: 22 -> 15 and 50 -> 35
+                   # (benchmarks/whole_numbers.py)
 
 
 @dataclass
