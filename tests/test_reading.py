@@ -157,39 +157,30 @@ def test_one_and_twelve_digits_both_polarities(reader, test_digits):
     assert wrong <= 4, texts
 
 
-def test_broken_strokes_stay_one_digit(reader):
-    """A 4 drawn in two strokes that do not touch, a 5 whose bar floats, a dotted 7: one digit each."""
-    from PIL import ImageDraw
-
-    def drawn(lines, dotted=False):
-        image = Image.new("L", (200, 200), 255)
-        draw = ImageDraw.Draw(image)
-        for line in lines:
-            if dotted:
-                points = np.linspace(line[0], line[1], 7)
-                for x, y in points:
-                    draw.ellipse((x - 6, y - 6, x + 6, y + 6), fill=0)
-            else:
-                draw.line(line, fill=0, width=14, joint="curve")
-        return image
-
-    four = drawn([[(70, 30), (45, 120), (150, 120)], [(125, 60), (125, 180)]])
-    five = drawn([[(80, 40), (75, 95), (130, 95), (140, 140), (120, 170), (65, 170)], [(92, 35), (150, 35)]])
-    seven = drawn([[(50, 40), (150, 40)], [(150, 40), (90, 180)]], dotted=True)
-    assert [read_number(reader, p).text for p in (four, five, seven)] == ["4", "5", "7"]
-
-
-def _drawn(size, strokes=(), rings=()):
-    """Black pen on white: strokes as lists of points, rings as ellipse boxes; (pen width 14)."""
+def _drawn(size, strokes=(), rings=(), dotted=False):
+    """Black pen (14 px) on white: strokes as lists of points (dotted: 7 dots along each), rings as ellipse boxes."""
     from PIL import ImageDraw
 
     image = Image.new("L", size, 255)
     draw = ImageDraw.Draw(image)
     for points in strokes:
-        draw.line(points, fill=0, width=14)
+        if dotted:
+            for x, y in np.linspace(points[0], points[1], 7):
+                draw.ellipse((x - 6, y - 6, x + 6, y + 6), fill=0)
+        else:
+            draw.line(points, fill=0, width=14, joint="curve")
     for box in rings:
         draw.ellipse(box, outline=0, width=14)
     return image
+
+
+def test_broken_strokes_stay_one_digit(reader):
+    """A 4 drawn in two strokes that do not touch, a 5 whose bar floats, a dotted 7: one digit each."""
+    four = _drawn((200, 200), [[(70, 30), (45, 120), (150, 120)], [(125, 60), (125, 180)]])
+    five = _drawn((200, 200), [[(80, 40), (75, 95), (130, 95), (140, 140), (120, 170), (65, 170)],
+                               [(92, 35), (150, 35)]])
+    seven = _drawn((200, 200), [[(50, 40), (150, 40)], [(150, 40), (90, 180)]], dotted=True)
+    assert [read_number(reader, p).text for p in (four, five, seven)] == ["4", "5", "7"]
 
 
 def test_a_one_touching_its_neighbour_along_its_side_is_cut_off(reader):
