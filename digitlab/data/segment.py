@@ -79,7 +79,7 @@ def find_line(grey: np.ndarray) -> Line:
     height = digit_height(ink > 0)
     profile = ink.sum(axis=0)
     centres, wide = _cut_columns(profile, height)
-    spacing = max(2, int(MIN_CUT_SPACING * height))
+    spacing = _cut_spacing(height)
     paths = []  # (where the seam runs, seam, in a wide gap)
     for c, is_wide in zip(centres, wide):
         seam = _seam(ink, c, max(1, int(SEAM_BAND * height)))
@@ -106,6 +106,11 @@ def digit_height(mask: np.ndarray) -> float:
     return float(rows[-1] - rows[0] + 1) if len(rows) else 1.0
 
 
+def _cut_spacing(height: float) -> int:
+    """The least distance between two candidate cuts, in work pixels."""
+    return max(2, int(MIN_CUT_SPACING * height))
+
+
 def _cut_columns(profile: np.ndarray, height: float) -> tuple[list[int], list[bool]]:
     """Columns worth cutting at: the middle of every gap in the ink, and the local minima of the column
     profile, the thinnest first, at least MIN_CUT_SPACING * height apart; and whether each is a wide gap."""
@@ -113,7 +118,7 @@ def _cut_columns(profile: np.ndarray, height: float) -> tuple[list[int], list[bo
     if not len(inked):
         return [], []
     first, last = int(inked[0]), int(inked[-1])
-    spacing = max(2, int(MIN_CUT_SPACING * height))
+    spacing = _cut_spacing(height)
     gaps, wide, candidates = [], set(), []
     empty = profile[first:last + 1] == 0
     runs = ndimage.find_objects(ndimage.label(empty)[0])
