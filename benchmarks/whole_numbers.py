@@ -87,25 +87,35 @@ def read_numbers(predictor, digits, labels, alone, count: int, spacing: tuple[in
             "alone": float(np.mean(bound)), "digits": 1 - digit_errors / digit_total, "ms": 1000 * seconds / count}
 
 
-def read_alone(predictor, digits, labels) -> np.ndarray:
-    """Per digit: read right, and not refused, from a picture of it alone, as `predict` reads a file."""
-    inputs = np.stack([preprocess_image(clean(d)) for d in digits])
-    return np.array([p.is_digit and p.label == label for p, label in zip(predictor.predict_arrays(inputs), labels)])
-
-
-def digit_scores(predictor, pictures) -> np.ndarray:
-    """digit_score per picture; a picture preprocessing finds no ink in counts as refused (-inf)."""
-    inputs, keep = [], []
-    for i, picture in enumerate(pictures):
+def framed(pictures) -> list[np.ndarray | None]:
+    """What the model reads for each picture, as `predict` reads a file; None where preprocessing finds no ink."""
+    inputs = []
+    for picture in pictures:
         try:
             inputs.append(preprocess_image(picture))
-            keep.append(i)
         except ImageError:
-            pass
-    scores = np.full(len(pictures), -np.inf)
-    if inputs:
-        scores[keep] = [p.digit_score for p in predictor.predict_arrays(np.stack(inputs))]
-    return scores
+            inputs.append(None)
+    return inputs
+
+
+def answers(predictor, inputs: list[np.ndarray | None]) -> list:
+    """The predictor's Prediction for each framed picture (None stays None), in one batch."""
+    keep = [i for i, image in enumerate(inputs) if image is not None]
+    out = [None] * len(inputs)
+    if keep:
+        for i, prediction in zip(keep, predictor.predict_arrays(np.stack([inputs[i] for i in keep]))):
+            out[i] = prediction
+    return out
+
+
+def read_alone(answered, labels) -> np.ndarray:
+    """Per digit: read right, and not refused, from a picture of it alone."""
+    return np.array([p is not None and p.is_digit and p.label == label for p, label in zip(answered, labels)])
+
+
+def digit_scores(answered) -> np.ndarray:
+    """digit_score per picture; a picture preprocessing finds no ink in counts as refused (-inf)."""
+    return np.array([-np.inf if p is None else p.digit_score for p in answered])
 
 
 def main() -> int:
@@ -137,9 +147,11 @@ def main() -> int:
         readers = {"": predictor}
         if plain:  # the same reader with a model that cannot refuse: what the class "not a digit" adds
             readers[", model without non-digits"] = Predictor.from_checkpoint(plain.checkpoint)
+        real_inputs = framed([clean(d) for d in digits])  # each real digit alone, as `predict` reads it
+        real_answers = {suffix: answers(reader, real_inputs) for suffix, reader in readers.items()}
         number_rows = []
         for suffix, reader in readers.items():
-            alone = read_alone(reader, digits, labels)
+            alone = read_alone(real_answers[suffix], labels)
             for seed, (name, spacing) in enumerate(SPACING.items()):
                 if suffix and name == "overlapping":
                     continue
@@ -150,14 +162,14 @@ def main() -> int:
                 print(f"  {name}{suffix}: {result}", file=sys.stderr)
 
         rows = []
-        real = digit_scores(predictor, [clean(d) for d in digits])
+        real = digit_scores(real_answers[""])
         per_kind, non_scores = {}, []
         for k, kind in enumerate(KINDS):
             if kind == "clothes" and clothes is None:
                 continue
             made = make_non_digits(args.non_digits // len(KINDS), seed=2026 + k, digits=digits, clothes=clothes,
                                    fonts=fonts, kinds={kind: 1.0})
-            scores = digit_scores(predictor, [clean(m) for m in made])
+            scores = digit_scores(answers(predictor, framed([clean(m) for m in made])))
             per_kind[kind] = float(predictor.refusal.refuses(scores).mean())
             non_scores.append(scores)
         non = np.concatenate(non_scores)
