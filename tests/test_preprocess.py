@@ -185,6 +185,26 @@ def test_blurred_scans_and_markers_are_seen_on_evenly_lit_paper(digits, conditio
     assert paper[:, -5:].mean() - paper[:, :5].mean() > 0.3  # ... while light falling across a page is followed
 
 
+@pytest.mark.parametrize("shape", [(140, 140), (70, 53), (1, 40), (9, 1)])
+def test_the_opencv_steps_are_scipys_pixel_for_pixel(shape):
+    # ink.py runs the grey closing and the connected components in OpenCV for speed; they must stay the operations
+    # the module describes (SciPy's), whatever the picture's shape or the window's size
+    from scipy import ndimage
+
+    from digitlab.data import ink
+    rng = np.random.default_rng(sum(shape))
+    grey = rng.random(shape, dtype=np.float32) ** 3
+    for size in [(3, 3), (7, 7), (35, 35)]:
+        assert np.array_equal(ink._grey_closing(grey, size), ndimage.grey_closing(grey, size=size, mode="nearest"))
+    mask = grey > 0.5
+    labels, count = ink._label(mask)
+    expected, expected_count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    assert count == expected_count
+    # the same blobs, whatever their numbering: each label of one maps to exactly one label of the other
+    pairs = set(zip(labels[mask].tolist(), expected[mask].tolist()))
+    assert len(pairs) == count and not labels[~mask].any()
+
+
 def test_pages_without_a_digit_are_refused():
     from digitlab.analysis import pictures
     for page in (pictures.blank_page(), pictures.blank_page(ruled=True)):
