@@ -205,6 +205,19 @@ def test_the_opencv_steps_are_scipys_pixel_for_pixel(shape):
     assert len(pairs) == count and not labels[~mask].any()
 
 
+def test_a_small_digit_on_a_large_page_is_read_as_closely_as_alone(digits):
+    # a phone photo of a page: 4000x3000 pixels, the digit 112 across; averaged down whole, it was 5 pixels tall
+    from digitlab.analysis.pictures import clean
+    from digitlab.data.preprocess import read_as_mnist, to_grey
+    for digit in digits[0][:5]:
+        alone = preprocess_image(clean(digit))
+        page = Image.new("L", (4000, 3000), 255)
+        page.paste(clean(digit).convert("L"), (1500, 900))
+        input28, (x0, y0, side) = read_as_mnist(to_grey(page))
+        assert np.abs(input28.astype(int) - alone).mean() < 8
+        assert abs(x0 - 1500) < 10 and abs(y0 - 900) < 10 and 100 < side < 130  # framed where it lies on the page
+
+
 def test_pages_without_a_digit_are_refused():
     from digitlab.analysis import pictures
     for page in (pictures.blank_page(), pictures.blank_page(ruled=True)):

@@ -157,6 +157,20 @@ def test_one_and_twelve_digits_both_polarities(reader, test_digits):
     assert wrong <= 4, texts
 
 
+def test_a_number_small_on_a_large_page_reads_as_alone_with_boxes_on_the_page(reader, test_digits):
+    # a phone photo of a page: the number a few hundred pixels wide on 4000x3000; read whole, its digits were
+    # averaged down to ~7 pixels tall
+    digits, labels = test_digits
+    for picture, _, _ in _numbers(digits, labels, 4, 4, seed=7):
+        alone = read_number(reader, picture)
+        page = Image.new("L", (4000, 3000), picture.convert("L").getpixel((0, 0)))  # its paper, either polarity
+        page.paste(picture.convert("L"), (2100, 1300))
+        on_page = read_number(reader, page)
+        assert on_page.text == alone.text
+        for far, near in zip(on_page.digits, alone.digits):
+            assert np.allclose(far.box, np.add(near.box, [2100, 1300, 2100, 1300]), atol=12), (far.box, near.box)
+
+
 def _drawn(size, strokes=(), rings=(), dotted=False):
     """Black pen (14 px) on white: strokes as lists of points (dotted: 7 dots along each), rings as ellipse boxes."""
     from PIL import ImageDraw

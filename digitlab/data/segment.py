@@ -6,7 +6,8 @@ every place a cut is plausible, and the reader (inference/numbers.py) lets the c
 which of those cuts to keep (segmentation by recognition):
 
 1. the ink is separated from the paper as for a single digit (ink.separate_ink), on a copy with
-   at most WORK_PIXELS pixels, so that a long line keeps its digits tall enough to read;
+   at most WORK_PIXELS pixels, so that a long line keeps its digits tall enough to read (of a large
+   page, a copy of the part around the ink: ink.around_the_ink);
 2. candidate cuts are the columns where the ink is thinnest: every gap between strokes, and every
    local minimum of the ink's column profile inside a blob (where two digits touch);
 3. each cut through ink follows the cheapest path from top to bottom (a seam, as in seam carving)
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from digitlab.data.ink import WORK_SIDE, separate_ink, shrink_factor
+from digitlab.data.ink import WORK_SIDE, around_the_ink, separate_ink, shrink_factor
 
 WORK_PIXELS = 2 * WORK_SIDE * WORK_SIDE  # a line of digits is worked on with at most this many pixels
 MIN_CUT_SPACING = 0.1    # of the digits' height: two candidate cuts are at least this far apart (0.2 left the
@@ -50,6 +51,7 @@ class Line:
     strokes: np.ndarray    # int (cuts,): how many strokes each cut goes through (0 in blank space)
     height: float          # the line's height (that of its digits), in work pixels
     scale: float           # picture pixels per work pixel
+    origin: tuple[int, int] = (0, 0)  # (x, y) in the picture of the work pixels' top left corner
 
     def segment(self, first: int, last: int) -> np.ndarray:
         """The ink between cut `first` and cut `last` (indices into seams), elsewhere zero."""
@@ -60,8 +62,9 @@ class Line:
     def box(self, ink: np.ndarray) -> list[int]:
         """[x0, y0, x1, y1] of this ink in the picture's pixels (x1, y1 exclusive)."""
         rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-        return [int(cols[0] * self.scale), int(rows[0] * self.scale),
-                int(np.ceil((cols[-1] + 1) * self.scale)), int(np.ceil((rows[-1] + 1) * self.scale))]
+        x, y = self.origin
+        return [x + int(cols[0] * self.scale), y + int(rows[0] * self.scale),
+                x + int(np.ceil((cols[-1] + 1) * self.scale)), y + int(np.ceil((rows[-1] + 1) * self.scale))]
 
     def width(self, ink: np.ndarray) -> int:
         cols = np.flatnonzero(ink.any(axis=0))
@@ -73,7 +76,8 @@ def find_line(grey: np.ndarray) -> Line:
 
     Raises ImageError (from separate_ink) when the picture holds no ink.
     """
-    side = max(1, int(max(grey.shape) / np.sqrt(max(1.0, grey.size / WORK_PIXELS))))
+    grey, top, left = around_the_ink(grey, _work_side(grey.shape))  # a number small on a large page: read closer
+    side = _work_side(grey.shape)
     ink = separate_ink(grey, work_side=side)
     factor = shrink_factor(grey.shape, side)
     height = digit_height(ink > 0)
@@ -96,7 +100,12 @@ def find_line(grey: np.ndarray) -> Line:
         seams[k] = np.minimum(seams[k], seams[k + 1])
     seams = np.stack(seams)
     return Line(ink, seams, np.array([True, *(w for _, _, w in paths), True]), _strokes_crossed(ink, seams),
-                height, factor)
+                height, factor, (left, top))
+
+
+def _work_side(shape: tuple[int, int]) -> int:
+    """The side separate_ink may average a picture of `shape` down to, so that it keeps at most WORK_PIXELS."""
+    return max(1, int(max(shape) / np.sqrt(max(1.0, shape[0] * shape[1] / WORK_PIXELS))))
 
 
 def digit_height(mask: np.ndarray) -> float:

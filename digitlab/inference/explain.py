@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from digitlab.data.ink import WORK_SIDE, separate_ink, shrink_factor
-from digitlab.data.preprocess import mnist_framed, to_grey
+from digitlab.data.preprocess import read_as_mnist, to_grey
 from digitlab.errors import ConfigError
 from digitlab.inference.classifier import Prediction
 from digitlab.inference.inspect import Inspector
@@ -51,16 +50,14 @@ def explain_picture(predictor, picture: Image.Image) -> Explanation:
     model = getattr(predictor, "model", None)
     if model is None:
         raise ConfigError("explain needs a checkpoint (an exported ONNX model has no gradients to show)")
-    grey = to_grey(picture)
-    input28, (x0, y0, side) = mnist_framed(separate_ink(grey))
-    factor = shrink_factor(grey.shape, WORK_SIDE)  # ink pixels -> picture pixels
+    input28, (x0, y0, side) = read_as_mnist(to_grey(picture))
     prediction = predictor.predict_arrays(input28[None])[0]
     inspector = Inspector.for_model(model, predictor.mean, predictor.std)  # of a private copy: serving goes on
     images = torch.from_numpy(input28[None, None].copy())
     with torch.enable_grad():
         saliency, cam = inspector.saliency_and_gradcam(images, torch.tensor([prediction.label]))
     maps = inspector.feature_maps(images)[0][1][0]
-    frame = [x0 * factor, y0 * factor, (x0 + side) * factor, (y0 + side) * factor]
+    frame = [x0, y0, x0 + side, y0 + side]
     return Explanation(prediction, input28, on_picture(cam[0], frame, picture.size), saliency[0], maps, frame)
 
 
