@@ -53,7 +53,7 @@ LINE_SPAN = 0.85            # a ruled line crosses at least this share of the pi
 LINE_MAX_THICKNESS = 0.5    # ... and is at most this share of the strokes' width thick
 SPECK_SHARE = 0.02          # blobs smaller than this share of the largest one, and thinner than a stroke, are specks
 CROP_MARGIN = 0.25          # paper kept around the ink, as a share of its larger side, when a large picture is read
-                            # again cropped to its ink (around_the_ink)
+                            # again cropped to its ink (page_ink)
 
 
 def paper_up(grey: np.ndarray) -> np.ndarray:
@@ -197,29 +197,34 @@ def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
     return np.clip(np.where(ink, contrast, 0.0) / strength, 0.0, 1.0).astype(np.float32)
 
 
-def around_the_ink(grey: np.ndarray, work_side: int = WORK_SIDE) -> tuple[np.ndarray, int, int]:
-    """(`grey` cropped to its ink with CROP_MARGIN of paper around it, the crop's top, its left) in `grey`.
+def page_ink(grey: np.ndarray, work_side=lambda shape: WORK_SIDE) -> tuple[np.ndarray, int, int, int]:
+    """(ink, picture pixels per ink pixel, top, left): separate_ink of `grey`, or of a crop around its ink
+    whose top left corner lies at (top, left) in `grey`; `work_side(shape)` is the side a picture of that
+    shape is averaged down to.
 
     A phone photo of a page is thousands of pixels across and its digits a few dozen tall: averaged down
-    to `work_side` as a whole, a digit would be left a few pixels tall. So the ink is found on that small
-    copy first, and read again from a crop around it. The picture comes back as it is (offsets 0) when it
-    is less than three times `work_side` across (a canvas, a scan of one digit: a digit filling a third of
-    it keeps 20 pixels or more) or when the crop would not be read at least twice as finely.
+    as a whole, a digit would be left a few pixels tall. So the ink found on that small copy is read again
+    from a crop around it, with CROP_MARGIN of paper, unless the picture is less than three times its
+    work side across (a canvas, a scan of one digit: a digit filling a third of it keeps 20 pixels or
+    more) or the crop would not be read at least twice as finely.
 
     Raises ImageError when the picture holds no ink (as separate_ink).
     """
-    factor = shrink_factor(grey.shape, work_side)
+    side = work_side(grey.shape)
+    factor = shrink_factor(grey.shape, side)
+    ink = separate_ink(grey, side)  # pixel (r, c) of it covers rows r*factor ... (r+1)*factor-1 of grey
     if factor < 3:
-        return grey, 0, 0
-    ink = separate_ink(grey, work_side)  # pixel (r, c) of it covers rows r*factor ... (r+1)*factor-1 of grey
+        return ink, factor, 0, 0
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     top, bottom, left, right = rows[0] * factor, (rows[-1] + 1) * factor, cols[0] * factor, (cols[-1] + 1) * factor
     margin = int(CROP_MARGIN * max(bottom - top, right - left)) + factor
     top, left = max(0, top - margin), max(0, left - margin)
     bottom, right = min(grey.shape[0], bottom + margin), min(grey.shape[1], right + margin)
-    if 2 * shrink_factor((bottom - top, right - left), work_side) > factor:
-        return grey, 0, 0
-    return grey[top:bottom, left:right], int(top), int(left)
+    if 2 * shrink_factor((bottom - top, right - left), side) > factor:
+        return ink, factor, 0, 0
+    crop = grey[top:bottom, left:right]
+    side = work_side(crop.shape)
+    return separate_ink(crop, side), shrink_factor(crop.shape, side), int(top), int(left)
 
 
 # The drawing board sends every drawing as it is drawn, so each step here is paid per stroke: the helpers below

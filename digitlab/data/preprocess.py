@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from digitlab.data.ink import MIN_CONTRAST, around_the_ink, separate_ink, shrink_factor
+from digitlab.data.ink import MIN_CONTRAST, page_ink
 from digitlab.errors import ImageError
 
 MAX_PIXELS = 4096 * 4096  # larger images (or decompression bombs) are refused
@@ -108,9 +108,8 @@ def mnist_framed(ink: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float
 def read_as_mnist(grey: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
     """Grey levels of a picture of a digit -> (its MNIST-style uint8 28x28, the square of the picture's pixels that
     28x28 shows: x0, y0, side): the ink found (read again around itself on a large page), then MNIST's steps."""
-    crop, top, left = around_the_ink(grey)
-    input28, (x0, y0, side) = mnist_framed(separate_ink(crop))
-    factor = shrink_factor(crop.shape)  # ink pixels -> picture pixels
+    ink, factor, top, left = page_ink(grey)
+    input28, (x0, y0, side) = mnist_framed(ink)
     return input28, (left + x0 * factor, top + y0 * factor, side * factor)
 
 

@@ -7,7 +7,7 @@ which of those cuts to keep (segmentation by recognition):
 
 1. the ink is separated from the paper as for a single digit (ink.separate_ink), on a copy with
    at most WORK_PIXELS pixels, so that a long line keeps its digits tall enough to read (of a large
-   page, a copy of the part around the ink: ink.around_the_ink);
+   page, a copy of the part around the ink: ink.page_ink);
 2. candidate cuts are the columns where the ink is thinnest: every gap between strokes, and every
    local minimum of the ink's column profile inside a blob (where two digits touch);
 3. each cut through ink follows the cheapest path from top to bottom (a seam, as in seam carving)
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from digitlab.data.ink import WORK_SIDE, around_the_ink, separate_ink, shrink_factor
+from digitlab.data.ink import WORK_SIDE, page_ink
 
 WORK_PIXELS = 2 * WORK_SIDE * WORK_SIDE  # a line of digits is worked on with at most this many pixels
 MIN_CUT_SPACING = 0.1    # of the digits' height: two candidate cuts are at least this far apart (0.2 left the
@@ -76,10 +76,7 @@ def find_line(grey: np.ndarray) -> Line:
 
     Raises ImageError (from separate_ink) when the picture holds no ink.
     """
-    grey, top, left = around_the_ink(grey, _work_side(grey.shape))  # a number small on a large page: read closer
-    side = _work_side(grey.shape)
-    ink = separate_ink(grey, work_side=side)
-    factor = shrink_factor(grey.shape, side)
+    ink, factor, top, left = page_ink(grey, _work_side)  # a number small on a large page: read closer
     height = digit_height(ink > 0)
     profile = ink.sum(axis=0)
     centres, wide = _cut_columns(profile, height)
