@@ -99,23 +99,8 @@ async def drive(port: int, path: str, bodies: list[bytes], answers: Answers, rat
         if status == 200:
             answers.check(index, body)
 
-    count = int(rate * seconds)
     start = loop.time() + 0.05
-    if closed:
-        end = start + seconds
-        i = 0
-        while loop.time() < end:
-            await one(i, loop.time())
-            i += 1
-        count = i
-    else:
-        tasks = []
-        for i in range(count):
-            due = start + i / rate
-            if due > loop.time():
-                await asyncio.sleep(due - loop.time())
-            tasks.append(asyncio.create_task(one(i, due)))
-        await asyncio.gather(*tasks)
+    count = await _send(one, start, rate, seconds, closed)
     elapsed = loop.time() - start
     for _, writer in idle:
         writer.close()
@@ -127,6 +112,26 @@ async def drive(port: int, path: str, bodies: list[bytes], answers: Answers, rat
             "p99": float(np.percentile(ms, 99)) if len(ms) else None,
             "max": float(ms.max()) if len(ms) else None,
             "wrong_answers": len(answers.wrong), "wrong_examples": [w for w in answers.wrong if w]}
+
+
+async def _send(one, start: float, rate: float, seconds: float, closed: bool) -> int:
+    """Call `one(i, due)` for each request: on schedule, `rate` a second from `start` (open loop), or one after
+    another for `seconds` (closed); how many were sent."""
+    loop = asyncio.get_running_loop()
+    if closed:
+        end, i = start + seconds, 0
+        while loop.time() < end:
+            await one(i, loop.time())
+            i += 1
+        return i
+    tasks = []
+    for i in range(int(rate * seconds)):
+        due = start + i / rate
+        if due > loop.time():
+            await asyncio.sleep(due - loop.time())
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    return len(tasks)
 
 
 def main() -> int:

@@ -62,9 +62,9 @@ def row(name: str, load: LoadResult, extra: str = "") -> dict:
 def expected_answers(checkpoint: str, urls: list[str]) -> tuple[list[str], list[dict]]:
     """The drawings `digitlab predict` reads, and what it answers for each (the same Predictor, in this process).
     A drawing it refuses (too faint to find ink in) would get a 400 from the server too: left out."""
-    from digitlab.data.preprocess import preprocess_image
     from digitlab.errors import ImageError
     from digitlab.inference.predictor import Predictor
+    from digitlab.reading.framing import preprocess_image
     from digitlab.web.protocol import decode_data_url
     predictor = Predictor.from_checkpoint(checkpoint)
     kept, inputs = [], []
@@ -145,48 +145,7 @@ def main() -> int:
         args.seconds = args.seconds or 20.0
         return open_loop(args)
     args.seconds = args.seconds or 30.0
-    urls, labels = canvas_drawings(400, form=args.form)
-    predict_bodies = [json.dumps({"image": u}) for u in urls]
-    sample_bodies = [json.dumps({"image": u, "label": int(y)}) for u, y in zip(urls, labels)]
-    with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = args.checkpoint or trained_default_model(Path(tmp))
-        db = Path(tmp) / "samples.sqlite"
-        with serve_process(checkpoint, db) as port:
-            plain = drive(port, "/api/predict", predict_bodies, args.clients, args.seconds)
-
-            for body in sample_bodies[:60]:
-                api(port, "/api/samples", json.loads(body))
-            job = api(port, "/api/finetune", {})["job"]
-            finished, outcome = threading.Event(), {}
-
-            def watch() -> None:
-                while True:
-                    status = api(port, f"/api/finetune/{job}")
-                    if status["state"] not in ("queued", "running"):
-                        outcome.update(status)
-                        finished.set()
-                        return
-                    time.sleep(0.2)
-
-            watcher = threading.Thread(target=watch)
-            watcher.start()
-            during = drive(port, "/api/predict", predict_bodies, args.clients, 300, until=finished)
-            watcher.join()
-
-            before = api(port, "/api/samples?limit=1")["total"]
-            storing = drive(port, "/api/samples", sample_bodies, args.clients, 10)
-            with sqlite3.connect(db) as connection:
-                rows = connection.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-        accepted = storing.statuses.get(200, 0)
-        lost = before + accepted - rows
-    result = {
-        "predict": row(f"/api/predict, {args.clients} clients", plain),
-        "during_finetune": row(f"/api/predict during a fine-tune, {args.clients} clients", during,
-                               f"fine-tune {outcome.get('state')}: held-out {outcome.get('before', 0):.2%} -> "
-                               f"{outcome.get('after') or 0:.2%}"),
-        "samples": row(f"/api/samples, {args.clients} clients", storing,
-                       f"accepted {accepted}, rows added {rows - before}, lost {lost}"),
-    }
+    result, lost, checkpoint = closed_loop(args)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -195,6 +154,57 @@ def main() -> int:
                                         ("p99", "p99 ms"), ("statuses", "responses"), ("errors", "5xx + dropped"),
                                         ("extra", "notes")])
     return 0 if all(r["errors"] == 0 for r in result.values()) and lost == 0 else 1
+
+
+def closed_loop(args) -> tuple[dict, int, str]:
+    """The three phases against one server: predictions, predictions while a fine-tune runs, storing samples.
+    (rows, samples lost, the checkpoint served)"""
+    urls, labels = canvas_drawings(400, form=args.form)
+    predict_bodies = [json.dumps({"image": u}) for u in urls]
+    sample_bodies = [json.dumps({"image": u, "label": int(y)}) for u, y in zip(urls, labels)]
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = args.checkpoint or trained_default_model(Path(tmp))
+        db = Path(tmp) / "samples.sqlite"
+        with serve_process(checkpoint, db) as port:
+            plain = drive(port, "/api/predict", predict_bodies, args.clients, args.seconds)
+            during, outcome = during_finetune(port, predict_bodies, sample_bodies[:60], args.clients)
+            before = api(port, "/api/samples?limit=1")["total"]
+            storing = drive(port, "/api/samples", sample_bodies, args.clients, 10)
+            with sqlite3.connect(db) as connection:
+                rows = connection.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        accepted = storing.statuses.get(200, 0)
+        lost = before + accepted - rows
+    return {
+        "predict": row(f"/api/predict, {args.clients} clients", plain),
+        "during_finetune": row(f"/api/predict during a fine-tune, {args.clients} clients", during,
+                               f"fine-tune {outcome.get('state')}: held-out {outcome.get('before', 0):.2%} -> "
+                               f"{outcome.get('after') or 0:.2%}"),
+        "samples": row(f"/api/samples, {args.clients} clients", storing,
+                       f"accepted {accepted}, rows added {rows - before}, lost {lost}"),
+    }, lost, checkpoint
+
+
+def during_finetune(port: int, predict_bodies: list[str], samples: list[str], clients: int):
+    """Store `samples`, start a fine-tune on them and send drawings until it ends: (load figures, the job's end)."""
+    for body in samples:
+        api(port, "/api/samples", json.loads(body))
+    job = api(port, "/api/finetune", {})["job"]
+    finished, outcome = threading.Event(), {}
+
+    def watch() -> None:
+        while True:
+            status = api(port, f"/api/finetune/{job}")
+            if status["state"] not in ("queued", "running"):
+                outcome.update(status)
+                finished.set()
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    during = drive(port, "/api/predict", predict_bodies, clients, 300, until=finished)
+    watcher.join()
+    return during, outcome
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ from PIL import Image
 
 from _common import print_table, real_test_digits, train_fast
 from digitlab.analysis.pictures import CONDITIONS, blank_page
-from digitlab.data.preprocess import preprocess_image
 from digitlab.errors import ImageError
 from digitlab.inference.predictor import Predictor
+from digitlab.reading.framing import preprocess_image
 
 
 def naive_28x28(picture: Image.Image) -> np.ndarray:

@@ -17,7 +17,8 @@ trained on (data/non_digits.py with another seed): letters in the TrueType fonts
 (training uses only Pillow's own font), new scribbles, shapes and blots, pairs of *test* digits,
 and clothes from Fashion-MNIST's training pictures 50,000-59,999 (training uses the first 50,000;
 its test split is used for nothing). digit_score is the log-odds of "digit" against "not a digit";
-the threshold is the one training set on its own validation non-digits (training/run.py), never tuned on this data.
+the threshold is the one training set on its own validation non-digits (training/calibration.py), never
+tuned on this data.
 
 Single digits: the default model's accuracy on the 5,000 digits beside the same recipe trained
 without non-digits (--non-digits 0): what refusing costs.
@@ -40,10 +41,10 @@ from _common import print_table, real_test_digits, train_fast
 from digitlab.analysis.pictures import clean, number_picture
 from digitlab.data import load_dataset
 from digitlab.data.non_digits import FASHION_CLOTHES, KINDS, make_non_digits, system_fonts
-from digitlab.data.preprocess import preprocess_image
 from digitlab.errors import DataError, ImageError
-from digitlab.inference.numbers import read_number
 from digitlab.inference.predictor import Predictor
+from digitlab.reading.framing import preprocess_image
+from digitlab.reading.line import read_number
 
 SPACING = {"separated": (2, 6), "touching": (0, 1), "overlapping": (-3, -2)}  # gap between digits, pixels at 28x28
 
@@ -118,6 +119,45 @@ def digit_scores(answered) -> np.ndarray:
     return np.array([-np.inf if p is None else p.digit_score for p in answered])
 
 
+def number_rows(readers: dict, real_answers: dict, digits, labels, numbers: int) -> list[dict]:
+    """One row per spacing and reader: the share of numbers read right, per length, and the bound of reading
+    every digit alone."""
+    rows = []
+    for suffix, reader in readers.items():
+        alone = read_alone(real_answers[suffix], labels)
+        for seed, (name, spacing) in enumerate(SPACING.items()):
+            if suffix and name == "overlapping":
+                continue
+            result = read_numbers(reader, digits, labels, alone, numbers, spacing, seed=seed)
+            rows.append({"spacing": f"{name} ({spacing[0]} to {spacing[1]} px){suffix}",
+                         **{k: f"{v:.1%}" for k, v in result.items() if k != "ms"}, "ms": f"{result['ms']:.0f}"})
+            print(f"  {name}{suffix}: {result}", file=sys.stderr)
+    return rows
+
+
+def refusal_rows(predictor, real_answers: list, digits, clothes, fonts, count: int) -> list[dict]:
+    """Real digits against non-digits of every kind none of which the model trained on."""
+    real = digit_scores(real_answers)
+    per_kind, non_scores = {}, []
+    for k, kind in enumerate(KINDS):
+        if kind == "clothes" and clothes is None:
+            continue
+        made = make_non_digits(count // len(KINDS), seed=2026 + k, digits=digits, clothes=clothes, fonts=fonts,
+                               kinds={kind: 1.0})
+        scores = digit_scores(answers(predictor, framed([clean(m) for m in made])))
+        per_kind[kind] = float(predictor.refusal.refuses(scores).mean())
+        non_scores.append(scores)
+    non = np.concatenate(non_scores)
+    finite = np.r_[real, non]
+    finite[~np.isfinite(finite)] = -1e9
+    auroc = roc_auc_score(np.r_[np.ones(len(real)), np.zeros(len(non))], finite)
+    return [{"measure": "refusal AUROC (real digits vs non-digits)", "value": f"{auroc:.4f}"},
+            {"measure": f"non-digits refused (digit_score <= {predictor.refusal.threshold:.2f})",
+             "value": f"{predictor.refusal.refuses(non).mean():.1%}"},
+            {"measure": "  of which " + ", ".join(f"{k} {v:.0%}" for k, v in per_kind.items()), "value": ""},
+            {"measure": "real digits refused", "value": f"{predictor.refusal.refuses(real).mean():.2%}"}]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="the model to read with (default: train the default model here)")
@@ -132,7 +172,6 @@ def main() -> int:
         clothes = load_dataset("fashion-mnist", download=False).train.images[FASHION_CLOTHES:, 0].numpy()
     except DataError:
         clothes = None
-    fonts = system_fonts()
     with tempfile.TemporaryDirectory() as tmp:
         if args.checkpoint:
             checkpoint, plain = args.checkpoint, None
@@ -143,62 +182,30 @@ def main() -> int:
         predictor = Predictor.from_checkpoint(checkpoint)
         if predictor.refusal is None:
             raise SystemExit(f"{checkpoint} was trained without non-digits: it cannot refuse")
-
         readers = {"": predictor}
         if plain:  # the same reader with a model that cannot refuse: what the class "not a digit" adds
             readers[", model without non-digits"] = Predictor.from_checkpoint(plain.checkpoint)
         real_inputs = framed([clean(d) for d in digits])  # each real digit alone, as `predict` reads it
         real_answers = {suffix: answers(reader, real_inputs) for suffix, reader in readers.items()}
-        number_rows = []
-        for suffix, reader in readers.items():
-            alone = read_alone(real_answers[suffix], labels)
-            for seed, (name, spacing) in enumerate(SPACING.items()):
-                if suffix and name == "overlapping":
-                    continue
-                result = read_numbers(reader, digits, labels, alone, args.numbers, spacing, seed=seed)
-                number_rows.append({"spacing": f"{name} ({spacing[0]} to {spacing[1]} px){suffix}",
-                                    **{k: f"{v:.1%}" for k, v in result.items() if k != "ms"},
-                                    "ms": f"{result['ms']:.0f}"})
-                print(f"  {name}{suffix}: {result}", file=sys.stderr)
-
-        rows = []
-        real = digit_scores(real_answers[""])
-        per_kind, non_scores = {}, []
-        for k, kind in enumerate(KINDS):
-            if kind == "clothes" and clothes is None:
-                continue
-            made = make_non_digits(args.non_digits // len(KINDS), seed=2026 + k, digits=digits, clothes=clothes,
-                                   fonts=fonts, kinds={kind: 1.0})
-            scores = digit_scores(answers(predictor, framed([clean(m) for m in made])))
-            per_kind[kind] = float(predictor.refusal.refuses(scores).mean())
-            non_scores.append(scores)
-        non = np.concatenate(non_scores)
-        finite = np.r_[real, non]
-        finite[~np.isfinite(finite)] = -1e9
-        auroc = roc_auc_score(np.r_[np.ones(len(real)), np.zeros(len(non))], finite)
-        rows.append({"measure": "refusal AUROC (real digits vs non-digits)", "value": f"{auroc:.4f}"})
-        rows.append({"measure": f"non-digits refused (digit_score <= {predictor.refusal.threshold:.2f})",
-                     "value": f"{predictor.refusal.refuses(non).mean():.1%}"})
-        rows.append({"measure": "  of which " + ", ".join(f"{k} {v:.0%}" for k, v in per_kind.items()), "value": ""})
-        rows.append({"measure": "real digits refused", "value": f"{predictor.refusal.refuses(real).mean():.2%}"})
-        accuracy = predictor.meta.get("test_accuracy")
+        numbers = number_rows(readers, real_answers, digits, labels, args.numbers)
+        rows = refusal_rows(predictor, real_answers[""], digits, clothes, system_fonts(), args.non_digits)
         predicted = np.array([p.label for p in predictor.predict_arrays(digits)])
         rows.append({"measure": "single digits: best digit right (default model)",
                      "value": f"{(predicted == labels).mean():.2%}"})
         if plain:
             rows.append({"measure": "single digits: same recipe without non-digits",
                          "value": f"{plain.test.accuracy:.2%}"})
-        print(f"# {len(digits)} real MNIST test digits ({test_set or 'mnist-5k held-out'}), {len(non)} non-digits, "
-              f"{args.numbers} numbers per spacing; model {checkpoint if args.checkpoint else 'trained here'} "
-              f"(checkpoint test accuracy {accuracy})", file=sys.stderr)
+        model = checkpoint if args.checkpoint else "trained here"
+        print(f"# {len(digits)} real MNIST test digits ({test_set or 'mnist-5k held-out'}), {args.non_digits} "
+              f"non-digits, {args.numbers} numbers per spacing; model {model} (checkpoint test accuracy "
+              f"{predictor.meta.get('test_accuracy')})", file=sys.stderr)
     if args.json:
-        print(json.dumps({"numbers": number_rows, "refusal": rows}))
+        print(json.dumps({"numbers": numbers, "refusal": rows}))
     else:
-        print_table(number_rows, [("spacing", "digits of a number (gap at 28x28 scale)"),
-                                  ("numbers", "whole numbers right (1-12 digits)"),
-                                  *[(n, f"{n} digits") for n in LENGTHS],
-                                  ("alone", "every digit read right alone"),
-                                  ("digits", "digits right"), ("ms", "ms per number")])
+        print_table(numbers, [("spacing", "digits of a number (gap at 28x28 scale)"),
+                              ("numbers", "whole numbers right (1-12 digits)"), *[(n, f"{n} digits") for n in LENGTHS],
+                              ("alone", "every digit read right alone"), ("digits", "digits right"),
+                              ("ms", "ms per number")])
         print()
         print_table(rows, [("measure", "measure"), ("value", "value")])
     return 0

@@ -19,7 +19,7 @@ import torch
 
 from _common import inference_images_per_s, print_table, real_mnist_test_set
 from digitlab.models import list_models
-from digitlab.models.profile import model_card
+from digitlab.models.complexity import model_card
 from digitlab.training import TrainConfig, train
 
 

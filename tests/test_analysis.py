@@ -12,7 +12,7 @@ from PIL import Image
 from digitlab import analysis
 from digitlab.analysis.robustness import RobustnessStudy, blurred, noised, rotated, run_study, shifted
 from digitlab.data import load_dataset
-from digitlab.inference.inspect import Inspector, NumpyInspector, TorchInspector
+from digitlab.inference.inspector import Inspector, NumpyInspector, TorchInspector
 from digitlab.inference.numpy_module import NumpyModule
 from digitlab.inference.trained_model import load_trained
 from digitlab.numpy_cnn import build
@@ -137,7 +137,9 @@ def test_numpy_and_torch_inspectors_agree_on_the_same_network():
     targets = torch.tensor([0, 1, 2, 3, 4, 5])
     for a, b in zip(ours.kernels(), theirs.kernels()):
         np.testing.assert_allclose(a, b, atol=1e-6)
-    for (_, a), (_, b) in zip(ours.feature_maps(images), theirs.feature_maps(images)):
+    our_maps, their_maps = ours.feature_maps(images), theirs.feature_maps(images)
+    assert [name for name, _ in our_maps] == [name for name, _ in their_maps] == ["conv1", "conv2"]  # by layer
+    for (_, a), (_, b) in zip(our_maps, their_maps):
         np.testing.assert_allclose(a, b, atol=1e-4)
     np.testing.assert_allclose(ours.penultimate(images), theirs.penultimate(images), atol=1e-4)
     sal_a, cam_a = ours.saliency_and_gradcam(images, targets)
@@ -155,3 +157,13 @@ def test_report_on_a_numpy_checkpoint(tmp_path):
     assert result.returncode == 0, result.stderr
     assert {"kernels.png", "saliency.png", "tsne.png",
             "robustness.png"} <= {p.name for p in (tmp_path / "report").glob("*.png")}
+
+
+def test_feature_map_rows_are_labelled_by_layer_and_channel():
+    from digitlab.models import create_model
+    model = create_model("digitnet").eval()  # its convs sit in nested modules ("0.0", "1.0", ...)
+    images = load_dataset("mnist-5k").test.images[:1]
+    maps = [(name, m[0]) for name, m in Inspector.for_model(model, (0.1307,), (0.3081,)).feature_maps(images)]
+    assert [name for name, _ in maps] == ["conv1", "conv2", "conv3"]
+    titles = {ax.get_title() for ax in analysis.plot_feature_maps(images[0].numpy(), maps).axes}
+    assert {"input", "conv1 #3", "conv2 #0", "conv3 #15"} <= titles

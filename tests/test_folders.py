@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from digitlab.data import load_dataset
-from digitlab.data.preprocess import fit_picture
+from digitlab.data.folders import fit_picture
 from digitlab.errors import DataError
 from tests.helpers import make_picture_folder, run_cli
 

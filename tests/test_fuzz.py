@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from digitlab.data.idx import read_idx, write_idx
-from digitlab.data.preprocess import load_image, preprocess_image
 from digitlab.errors import DigitlabError
 from digitlab.inference.checkpoint import FORMAT, VERSION
 from digitlab.inference.trained_model import load_trained
 from digitlab.models import create_model
+from digitlab.reading.framing import preprocess_image
+from digitlab.reading.images import load_image
 
 FUZZ = settings(max_examples=1500, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture],
                 derandomize=True)

@@ -89,7 +89,7 @@ def test_im2col_makes_a_conv_layer_one_matrix_product():
     np.testing.assert_allclose(lessons.conv_by_im2col(x, w, stride=2), reference[:, ::2, ::2], atol=1e-10)
     cost = lessons.im2col_cost(channels=32, filters=64, kernel=3, size=14)
     layer = torch.nn.Conv2d(32, 64, 3, padding=1, bias=False)
-    from digitlab.models.profile import count_macs
+    from digitlab.models.complexity import count_macs
     assert cost["macs"] == count_macs(layer, (32, 14, 14)) and cost["blow_up"] == 9
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from digitlab.data import load_dataset
 from digitlab.errors import ConfigError
 from digitlab.models import create_model, list_models, model_entry
-from digitlab.models.profile import conv_comparison, count_macs, count_params
+from digitlab.models.complexity import conv_comparison, count_macs, count_params
 from tests.helpers import run_cli
 
 ZOO = ["seed-cnn", "seed-cnn3", "seed-tiny", "lenet5", "alexnet", "vgg11", "vgg16", "resnet18", "resnet50",

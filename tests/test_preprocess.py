@@ -7,9 +7,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitlab.data.datasets import load_dataset
-from digitlab.data.preprocess import mnist_style, preprocess_image
 from digitlab.errors import ImageError
 from digitlab.inference.predictor import Predictor
+from digitlab.reading.framing import mnist_style, preprocess_image
 
 
 def draw_digit(digit28: np.ndarray, canvas=280, scale=8, at=(40, 40), dark_on_light=True, mode="L") -> Image.Image:
@@ -135,7 +135,7 @@ def test_thin_line_digit_one():
     assert rows.max() - rows.min() >= 18 and cols.max() - cols.min() <= 8  # tall and thin, like MNIST's ones
 
 
-# -- ink and paper: photos, scans and other pens (digitlab/data/ink.py) ---------------------------
+# -- ink and paper: photos, scans and other pens (digitlab/reading/ink.py) ---------------------------
 
 @pytest.fixture(scope="module")
 def clean_inputs(digits):
@@ -174,7 +174,7 @@ def test_blurred_scans_and_markers_are_seen_on_evenly_lit_paper(digits, conditio
     """A small scan enlarged blurs a loop into a blob a third of the picture wide; the paper's brightness must
     not take that blob for a shadow (it did with a closing a third of the picture wide: 8x8 scans read worse)."""
     from digitlab.analysis import pictures
-    from digitlab.data.ink import paper_brightness
+    from digitlab.reading.ink import paper_brightness
     make = {"scan8": lambda d: pictures.low_resolution(d, 8), "scan10": lambda d: pictures.low_resolution(d, 10),
             "marker": lambda d: pictures.pen_width(d, 1.0)}[condition]
     for digit in digits[0][:20]:
@@ -191,7 +191,7 @@ def test_the_opencv_steps_are_scipys_pixel_for_pixel(shape):
     # the module describes (SciPy's), whatever the picture's shape or the window's size
     from scipy import ndimage
 
-    from digitlab.data import ink
+    from digitlab.reading import ink
     rng = np.random.default_rng(sum(shape))
     grey = rng.random(shape, dtype=np.float32) ** 3
     for size in [(3, 3), (7, 7), (35, 35)]:
@@ -208,7 +208,8 @@ def test_the_opencv_steps_are_scipys_pixel_for_pixel(shape):
 def test_a_small_digit_on_a_large_page_is_read_as_closely_as_alone(digits):
     # a phone photo of a page: 4000x3000 pixels, the digit 112 across; averaged down whole, it was 5 pixels tall
     from digitlab.analysis.pictures import clean
-    from digitlab.data.preprocess import read_as_mnist, to_grey
+    from digitlab.reading.framing import read_as_mnist
+    from digitlab.reading.images import to_grey
     for digit in digits[0][:5]:
         alone = preprocess_image(clean(digit))
         page = Image.new("L", (4000, 3000), 255)

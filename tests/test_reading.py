@@ -12,20 +12,13 @@ from PIL import Image
 
 from digitlab.analysis.pictures import clean, number_picture
 from digitlab.data import load_dataset
-from digitlab.data.non_digits import (
-    KINDS,
-    LETTERS,
-    LOOK_LIKE_DIGITS,
-    NOT_A_DIGIT,
-    THRESHOLD_KEY,
-    Refusal,
-    make_non_digits,
-    refusal_of,
-)
-from digitlab.data.preprocess import preprocess_image, to_grey
-from digitlab.data.segment import find_line
-from digitlab.inference.numbers import read_number
+from digitlab.data.non_digits import KINDS, LETTERS, LOOK_LIKE_DIGITS, make_non_digits
 from digitlab.inference.predictor import Predictor
+from digitlab.reading.framing import preprocess_image
+from digitlab.reading.images import to_grey
+from digitlab.reading.line import read_number
+from digitlab.reading.refusal import NOT_A_DIGIT, THRESHOLD_KEY, Refusal, refusal_of
+from digitlab.reading.segment import find_line
 from tests.helpers import run_cli
 
 
@@ -71,15 +64,15 @@ def test_training_with_non_digits_adds_the_class(reader_run, reader):
 
 def test_the_refusal_threshold_is_set_on_new_non_digits_and_travels_with_the_model(reader_run, reader, tmp_path):
     from digitlab.data.datasets import DIGITS
+    from digitlab.data.non_digits import training_clothes
     from digitlab.deploy.export import export_checkpoint
     from digitlab.inference.onnx_runtime import OnnxPredictor
-    from digitlab.training.config import TrainConfig
-    from digitlab.training.run import REFUSED_SHARE, VALIDATION_NON_DIGITS, VALIDATION_SEED, training_clothes
+    from digitlab.training.calibration import REFUSED_SHARE, VALIDATION_NON_DIGITS, VALIDATION_SEED
     payload = torch.load(reader_run / "checkpoint.pt", weights_only=True)
     threshold = payload[THRESHOLD_KEY]
     assert threshold <= 0 and reader.refusal == Refusal(10, threshold)
     # the non-digits training set it on, made again: it refuses REFUSED_SHARE of them (or all it can at its odds)
-    digits, clothes = load_dataset("mnist-5k").train.images[:, 0].numpy(), training_clothes(TrainConfig())
+    digits, clothes = load_dataset("mnist-5k").train.images[:, 0].numpy(), training_clothes()
     made = make_non_digits(VALIDATION_NON_DIGITS, 1 + VALIDATION_SEED, digits=digits, clothes=clothes)
     scores = reader.refusal.scores(np.array([p.probabilities for p in reader.predict_arrays(made)]))
     refused = reader.refusal.refuses(scores).mean()

@@ -9,8 +9,8 @@ from digitlab.inference.checkpoint import load_checkpoint
 from digitlab.inference.trained_model import InferenceModel, with_inference_options
 from digitlab.models import create_model
 from digitlab.training import TrainConfig
+from digitlab.training.prepare import prepare_data
 from digitlab.training.recipes import NUMPY_RECIPES, RECIPES, apply_recipe
-from digitlab.training.run import prepare_data
 from digitlab.utils.device import native_bf16
 from tests.helpers import run_cli
 
@@ -195,7 +195,7 @@ def test_refit_frames_a_digit_as_preprocessing_does():
 
     from digitlab.data import load_dataset
     from digitlab.data.augment import refit_like_mnist
-    from digitlab.data.preprocess import mnist_style
+    from digitlab.reading.framing import mnist_style
     images = load_dataset("mnist-5k").test.images[:64]
     small = torch.nn.functional.interpolate(images.float(), size=(20, 20), mode="area")
     off_centre = torch.zeros_like(images)

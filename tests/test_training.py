@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from digitlab.data.augment import random_shift
-from digitlab.errors import CheckpointError
+from digitlab.errors import CheckpointError, ConfigError
 from digitlab.inference.checkpoint import load_checkpoint
 from digitlab.training import TrainConfig, train
 from digitlab.training.metrics import read_metrics
@@ -242,3 +242,14 @@ def test_fine_tuning_keeps_the_settings_the_model_was_trained_with(trained_run):
             probabilities = torch.softmax(model(normalize(few.images, mean, std)), 1)
         confidence[name] = float(probabilities.max(1).values.mean())
     assert confidence["own settings"] < 0.85 < 0.95 < confidence["none"], confidence
+
+
+def test_resume_point_is_the_checkpoints_settings_and_refuses_changed_ones(trained_run):
+    from digitlab.training.resume import resume_point
+    saved = load_checkpoint(trained_run)["config"]
+    cfg, state = resume_point(trained_run, TrainConfig(seed=saved["seed"], lr=99.0, explicit=["seed"]))
+    assert (cfg.lr, cfg.epochs, cfg.model, state["epoch"]) == (saved["lr"], saved["epochs"], saved["model"], 3)
+    more, _ = resume_point(trained_run, TrainConfig(epochs=5, explicit=["epochs"]))
+    assert more.epochs == 5 and "epochs" in more.explicit and more.lr == saved["lr"]
+    with pytest.raises(ConfigError, match=r"only --epochs may change \(got --lr, --batch-size\)"):
+        resume_point(trained_run, TrainConfig(lr=0.5, batch_size=7, explicit=["lr", "batch_size"]))

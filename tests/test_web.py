@@ -22,8 +22,8 @@ import torch
 from PIL import Image
 
 from digitlab.data import load_dataset
-from digitlab.data.preprocess import preprocess_image
 from digitlab.inference.predictor import Predictor
+from digitlab.reading.framing import preprocess_image
 from digitlab.utils.files import sha256_of
 from digitlab.web.app import create_app
 from digitlab.web.batcher import MicroBatcher
@@ -50,6 +50,21 @@ def board(trained_run, tmp_path):
     opened = Board.open(tmp_path / "samples.sqlite", checkpoint=trained_run)
     with serving(opened) as server:
         yield server, opened.store
+
+
+def test_a_new_base_model_is_loaded_once_to_be_checked_and_served(trained_run, tmp_path, monkeypatch):
+    loads = []
+    load = Predictor.from_checkpoint.__func__
+
+    def counted(cls, path, *args, **kwargs):
+        loads.append(path)
+        return load(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "from_checkpoint", classmethod(counted))
+    Board.open(tmp_path / "samples.sqlite", checkpoint=trained_run).close()  # a new lineage: checked, then served
+    assert len(loads) == 1
+    Board.open(tmp_path / "samples.sqlite", checkpoint=trained_run).close()  # a restart: the recorded version
+    assert len(loads) == 2
 
 
 def multipart(fields: dict, file: bytes) -> tuple[bytes, str]:
@@ -419,8 +434,9 @@ def test_finetune_swaps_in_a_new_version_that_survives_a_restart(trained_run, tm
 def test_finetuned_refusing_model_still_refuses(reader_run, tmp_path, digits):
     """Fine-tuning mixes the checkpoint's non-digits in again: version 2 still says "not a digit", by a refusal
     threshold set for it (the parent's here is an odd -3, which a version that kept it would show)."""
-    from digitlab.data.non_digits import THRESHOLD_KEY, make_non_digits
+    from digitlab.data.non_digits import make_non_digits
     from digitlab.inference.predictor import Predictor
+    from digitlab.reading.refusal import THRESHOLD_KEY
     parent = {**torch.load(reader_run / "checkpoint.pt", weights_only=True), THRESHOLD_KEY: -3.0}
     torch.save(parent, tmp_path / "parent.pt")
     board = _finetune_board(tmp_path / "parent.pt", tmp_path, max_drop=1.0)

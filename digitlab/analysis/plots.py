@@ -126,7 +126,8 @@ def plot_kernels(kernels: list[np.ndarray], second_layer_sample: int = 32) -> Fi
 
 def plot_feature_maps(image: np.ndarray, maps: list[tuple[str, np.ndarray]], per_layer: int = 16,
                       title: str = "") -> Figure:
-    """The digit, then up to `per_layer` activation maps of each conv layer, one row per layer."""
+    """The digit, then up to `per_layer` activation maps of each conv layer, one row per layer; each map is
+    titled by its layer and channel ("conv1 #3")."""
     fig, axes = plt.subplots(len(maps) + 1, per_layer, figsize=(0.9 * per_layer, 1.05 * (len(maps) + 1)), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -135,7 +136,8 @@ def plot_feature_maps(image: np.ndarray, maps: list[tuple[str, np.ndarray]], per
     for row, (name, activations) in enumerate(maps, start=1):
         for f in range(min(per_layer, activations.shape[0])):
             axes[row, f].axis("on")
-            _show(axes[row, f], activations[f], f"{name} #{f}" if f == 0 else f"#{f}", cmap="viridis")
+            _show(axes[row, f], activations[f], f"{name} #{f}", cmap="viridis")
+            axes[row, f].title.set_fontsize(7)
     fig.suptitle(title or "feature maps, layer by layer", fontsize=10)
     fig.tight_layout()
     return fig

@@ -10,6 +10,7 @@ import html
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,10 @@ from matplotlib.figure import Figure
 
 from digitlab.analysis import plots
 from digitlab.analysis.robustness import RobustnessStudy, run_study, shifted
-from digitlab.data.non_digits import refusal_of
 from digitlab.inference.checkpoint import checkpoint_test_split
-from digitlab.inference.inspect import Inspector
+from digitlab.inference.inspector import Inspector
 from digitlab.inference.trained_model import load_trained
+from digitlab.reading.refusal import refusal_of
 from digitlab.training.evaluate import evaluate
 from digitlab.training.metrics import METRICS_NAME, read_metrics
 from digitlab.utils.files import atomic_write
@@ -43,13 +44,25 @@ def _tsne(features: np.ndarray, seed: int = 0) -> np.ndarray:
                 random_state=seed).fit_transform(features.astype(np.float32))
 
 
+@dataclass
+class Figures:
+    """The report's figures as they are saved: PNG files in `out_dir`, and (file, title, caption) for the page."""
+    out_dir: Path
+    start: float = field(default_factory=time.perf_counter)
+    sections: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, name: str, fig: Figure, title: str, caption: str) -> None:
+        save_figure(fig, self.out_dir / name)
+        self.sections.append((name, title, caption))
+        log.info(f"report: {name} ({time.perf_counter() - self.start:.1f}s)")
+
+
 def build_report(checkpoint: str | Path, out_dir: str | Path, dataset: str | None = None,
                  data_dir: str | None = None, indices: list[int] | None = None, tsne_count: int = 1000,
                  saliency_count: int = 8, device: str = "cpu", picture_digits: int = 300) -> dict:
     """Write the figures and index.html into `out_dir`; return the report's numbers."""
-    start = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = Figures(Path(out_dir))
+    figures.out_dir.mkdir(parents=True, exist_ok=True)
     model, payload = load_trained(checkpoint, device)
     classes, norm = list(payload["classes"]), payload["normalization"]
     mean, std = norm["mean"], norm["std"]
@@ -57,76 +70,85 @@ def build_report(checkpoint: str | Path, out_dir: str | Path, dataset: str | Non
     indices = [i for i in (indices or [0, 1]) if 0 <= i < len(split)] or [0]
     inspector = Inspector.for_model(model, mean, std)
     images, labels = split.images, split.labels
-    sections: list[tuple[str, str, str]] = []  # (file, title, caption)
 
-    def figure(name: str, fig: Figure, title: str, caption: str) -> None:
-        save_figure(fig, out_dir / name)
-        sections.append((name, title, caption))
-        log.info(f"report: {name} ({time.perf_counter() - start:.1f}s)")
+    _training_curves(figures, checkpoint, payload)
+    evaluation = evaluate(model, split, mean, std, len(classes), refusal=refusal_of(payload))
+    figures.add("confusion.png", plots.plot_confusion(evaluation.confusion, classes), "Confusion matrix",
+                f"Rows are the true class, columns the prediction, over all {len(split)} images of the {source}.")
+    figures.add("misclassified.png", plots.plot_misclassified(images.numpy(), labels.numpy(),
+                                                              evaluation.probabilities, classes),
+                "Most confident mistakes", "The test images the model got wrong with the highest confidence.")
+    has_convs = bool(inspector.kernels())
+    if has_convs:
+        _kernels_and_maps(figures, inspector, images, labels, classes, indices)
+    count = min(tsne_count, len(split))
+    embedding = _tsne(inspector.penultimate(images[:count]))
+    figures.add("tsne.png", plots.plot_tsne(embedding, labels[:count].numpy(), classes),
+                "t-SNE of the last hidden layer",
+                f"The {count} first test images placed by t-SNE from the features the final linear layer sees: "
+                "well-separated clusters mean the classes are linearly separable there.")
+    if has_convs:
+        picks = torch.arange(min(saliency_count, len(split)))
+        _saliency(figures, inspector, images[picks], labels[picks], evaluation.probabilities[picks], classes)
 
-    # Training curves, from the run folder's metrics (or the checkpoint's epoch history).
+    study = run_study(model, split, mean, std, len(classes), RobustnessStudy(picture_digits=picture_digits),
+                      refusal_of(payload))
+    figures.add("robustness.png", plots.plot_robustness(study), "Robustness",
+                "Test accuracy when every image is shifted (4 directions), rotated (alternately clockwise and "
+                "anticlockwise), noised or blurred; for digit models, also when test digits are redrawn as pictures "
+                "with another pen, scanned small or lit from one side, and read as 'digitlab predict' reads files.")
+    if has_convs:
+        _maps_under_a_shift(figures, inspector, images, indices[0])
+
+    numbers = {"checkpoint": str(checkpoint), "data": source, "accuracy": evaluation.accuracy,
+               "figures": [s[0] for s in figures.sections], "robustness": study,
+               "seconds": round(time.perf_counter() - figures.start, 2)}
+    with atomic_write(figures.out_dir / "report.json", "w") as handle:
+        json.dump(numbers, handle, indent=1)
+    _write_html(figures.out_dir / "index.html", payload, source, evaluation.accuracy, figures.sections, study)
+    return numbers
+
+
+def _training_curves(figures: Figures, checkpoint: str | Path, payload: dict) -> None:
+    """From the run folder's metrics (or the checkpoint's epoch history, when the folder has none)."""
     run_dir = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
     metrics = run_dir / METRICS_NAME
     records = read_metrics(metrics) if metrics.exists() else list(payload.get("history", []))
     if records:
-        figure("curves.png", plots.plot_curves(records), "Training curves",
-               "Loss and error rate per epoch for the training and validation splits (log scale); "
-               "the faint line is the training loss every few steps.")
+        figures.add("curves.png", plots.plot_curves(records), "Training curves",
+                    "Loss and error rate per epoch for the training and validation splits (log scale); "
+                    "the faint line is the training loss every few steps.")
 
-    evaluation = evaluate(model, split, mean, std, len(classes), refusal=refusal_of(payload))
-    probabilities = evaluation.probabilities
-    figure("confusion.png", plots.plot_confusion(evaluation.confusion, classes), "Confusion matrix",
-           f"Rows are the true class, columns the prediction, over all {len(split)} images of the {source}.")
-    figure("misclassified.png", plots.plot_misclassified(images.numpy(), labels.numpy(), probabilities, classes),
-           "Most confident mistakes", "The test images the model got wrong with the highest confidence.")
 
-    kernels = inspector.kernels()
-    if kernels:
-        figure("kernels.png", plots.plot_kernels(kernels), "Kernels",
-               "Every kernel of the first convolution layer (averaged over input channels) and a sample of "
-               "second-layer kernels; red is positive, blue negative.")
-        for i in indices:
-            maps = [(name, m[0]) for name, m in inspector.feature_maps(images[i:i + 1])]
-            figure(f"feature_maps_{i}.png", plots.plot_feature_maps(images[i].numpy(), maps,
-                   title=f"test image #{i} (class {classes[labels[i]]}): activations after each conv layer"),
-                   f"Feature maps of test image #{i}", "What each convolution layer responds to, layer by layer.")
+def _kernels_and_maps(figures: Figures, inspector: Inspector, images: torch.Tensor, labels: torch.Tensor,
+                      classes: list[str], indices: list[int]) -> None:
+    figures.add("kernels.png", plots.plot_kernels(inspector.kernels()), "Kernels",
+                "Every kernel of the first convolution layer (averaged over input channels) and a sample of "
+                "second-layer kernels; red is positive, blue negative.")
+    for i in indices:
+        maps = [(name, m[0]) for name, m in inspector.feature_maps(images[i:i + 1])]
+        figures.add(f"feature_maps_{i}.png", plots.plot_feature_maps(
+                    images[i].numpy(), maps,
+                    title=f"test image #{i} (class {classes[labels[i]]}): activations after each conv layer"),
+                    f"Feature maps of test image #{i}", "What each convolution layer responds to, layer by layer.")
 
-    count = min(tsne_count, len(split))
-    embedding = _tsne(inspector.penultimate(images[:count]))
-    figure("tsne.png", plots.plot_tsne(embedding, labels[:count].numpy(), classes), "t-SNE of the last hidden layer",
-           f"The {count} first test images placed by t-SNE from the features the final linear layer sees: "
-           "well-separated clusters mean the classes are linearly separable there.")
 
-    if kernels:
-        picks = torch.arange(min(saliency_count, len(split)))
-        saliency, cam = inspector.saliency_and_gradcam(images[picks], labels[picks])
-        titles = [f"{classes[labels[i]]} -> {classes[probabilities[i].argmax()]}" for i in picks.tolist()]
-        figure("saliency.png", plots.plot_saliency(images[picks].numpy(), saliency, cam, titles),
-               "Saliency and Grad-CAM", "Middle row: how much each pixel moves the true class's score (gradient "
-               "magnitude). Bottom: Grad-CAM at the last conv layer, the regions that support that class.")
+def _saliency(figures: Figures, inspector: Inspector, images: torch.Tensor, labels: torch.Tensor,
+              probabilities: np.ndarray, classes: list[str]) -> None:
+    saliency, cam = inspector.saliency_and_gradcam(images, labels)
+    titles = [f"{classes[label]} -> {classes[p.argmax()]}" for label, p in zip(labels.tolist(), probabilities)]
+    figures.add("saliency.png", plots.plot_saliency(images.numpy(), saliency, cam, titles),
+                "Saliency and Grad-CAM", "Middle row: how much each pixel moves the true class's score (gradient "
+                "magnitude). Bottom: Grad-CAM at the last conv layer, the regions that support that class.")
 
-    study = run_study(model, split, mean, std, len(classes), RobustnessStudy(picture_digits=picture_digits),
-                      refusal_of(payload))
-    figure("robustness.png", plots.plot_robustness(study), "Robustness",
-           "Test accuracy when every image is shifted (4 directions), rotated (alternately clockwise and "
-           "anticlockwise), noised or blurred; for digit models, also when test digits are redrawn as pictures "
-           "with another pen, scanned small or lit from one side, and read as 'digitlab predict' reads files.")
-    if kernels:
-        i, pixels = indices[0], 4
-        moved = shifted(images[i:i + 1], pixels, "right")
-        before, after = inspector.feature_maps(images[i:i + 1])[0][1][0], inspector.feature_maps(moved)[0][1][0]
-        figure("shift_feature_maps.png", plots.plot_shift_feature_maps(images[i].numpy(), moved[0].numpy(),
-               before, after, pixels), "Feature maps under a shift",
-               f"Test image #{i} and the same digit moved {pixels} pixels right: convolution maps move with it "
-               "(equivariance); only pooling and the dense layers have to absorb the move.")
 
-    numbers = {"checkpoint": str(checkpoint), "data": source, "accuracy": evaluation.accuracy,
-               "figures": [s[0] for s in sections], "robustness": study,
-               "seconds": round(time.perf_counter() - start, 2)}
-    with atomic_write(out_dir / "report.json", "w") as handle:
-        json.dump(numbers, handle, indent=1)
-    _write_html(out_dir / "index.html", payload, source, evaluation.accuracy, sections, study)
-    return numbers
+def _maps_under_a_shift(figures: Figures, inspector: Inspector, images: torch.Tensor, i: int, pixels: int = 4) -> None:
+    moved = shifted(images[i:i + 1], pixels, "right")
+    before, after = inspector.feature_maps(images[i:i + 1])[0][1][0], inspector.feature_maps(moved)[0][1][0]
+    figures.add("shift_feature_maps.png", plots.plot_shift_feature_maps(images[i].numpy(), moved[0].numpy(),
+                before, after, pixels), "Feature maps under a shift",
+                f"Test image #{i} and the same digit moved {pixels} pixels right: convolution maps move with it "
+                "(equivariance); only pooling and the dense layers have to absorb the move.")
 
 
 def _write_html(path: Path, payload: dict, source: str, accuracy: float, sections, study: dict) -> None:

@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from digitlab.analysis.pictures import low_resolution, pen_width, side_light
 from digitlab.data.augment import shift_images
 from digitlab.data.datasets import Split
-from digitlab.data.non_digits import Refusal
-from digitlab.data.preprocess import preprocess_image
 from digitlab.errors import ImageError
+from digitlab.reading.framing import preprocess_image
+from digitlab.reading.refusal import Refusal
 from digitlab.training.evaluate import evaluate
 
 SHIFT_DIRECTIONS = {"right": (0, 1), "left": (0, -1), "down": (1, 0), "up": (-1, 0)}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from digitlab.cli.common import add_data_options, add_device, add_json, format_table, print_json
 from digitlab.data.datasets import Split
 from digitlab.data.idx import read_pair
-from digitlab.data.non_digits import refusal_of
 from digitlab.errors import ConfigError
 from digitlab.inference.checkpoint import check_fits_model, checkpoint_test_split
 from digitlab.inference.trained_model import load_trained
+from digitlab.reading.refusal import refusal_of
 from digitlab.training.evaluate import evaluate
 
 

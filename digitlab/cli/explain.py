@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from digitlab.cli.common import add_device, add_json, print_json
-from digitlab.data.preprocess import load_image
+from digitlab.reading.images import load_image
 from digitlab.utils.files import atomic_write
 
 

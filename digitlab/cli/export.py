@@ -24,7 +24,7 @@ def add_parser(commands) -> None:
     p.add_argument("--no-fold-bn", action="store_true", help="keep BatchNorm layers as they are")
     p.add_argument("--int8", action="store_true",
                    help="ONNX with int8 weights and activations (faster in ONNX Runtime on CPUs with VNNI: see "
-                        "README); activation ranges are calibrated on 512 training images")
+                        "docs/deploy.md); activation ranges are calibrated on 512 training images")
     p.add_argument("--calibration-data", metavar="NAME",
                    help="data set for --int8's calibration (default: the one the checkpoint was trained on)")
     p.add_argument("--data-dir", metavar="DIR",

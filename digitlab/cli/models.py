@@ -9,7 +9,7 @@ from __future__ import annotations
 from digitlab.cli.common import add_json, format_table, print_json
 from digitlab.errors import ConfigError
 from digitlab.models import list_models, model_entry
-from digitlab.models.profile import conv_comparison, model_card
+from digitlab.models.complexity import conv_comparison, model_card
 
 
 def add_parser(commands) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from digitlab.cli.common import add_device, add_json, add_model_and_images, print_json
 from digitlab.cli.predict import load_predictor, write_inputs
-from digitlab.data.preprocess import load_image
 from digitlab.errors import ConfigError
+from digitlab.reading.images import load_image
 
 
 def add_parser(commands) -> None:
@@ -29,7 +29,7 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from digitlab.inference.numbers import read_number
+    from digitlab.reading.line import read_number
     predictor = load_predictor(args)
     if not predictor.reads_digits:
         raise ConfigError("read needs a digit model (grey 28x28); this one classifies pictures")

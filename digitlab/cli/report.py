@@ -54,9 +54,9 @@ def run_report(args) -> int:
 
 def run_robustness(args) -> int:
     from digitlab.analysis.robustness import RobustnessStudy, run_study
-    from digitlab.data.non_digits import refusal_of
     from digitlab.inference.checkpoint import checkpoint_test_split
     from digitlab.inference.trained_model import load_trained
+    from digitlab.reading.refusal import refusal_of
     model, payload = load_trained(args.checkpoint, args.device)
     split, source = checkpoint_test_split(payload, args.dataset, args.data_dir)
     norm = payload["normalization"]

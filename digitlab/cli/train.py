@@ -1,7 +1,7 @@
 """digitlab train: train a model and report its test accuracy.
 
 Under torchrun (torchrun --nproc_per_node=N -m digitlab train ...) the processes train one
-model with DistributedDataParallel; --batch-size is the global batch. See README.
+model with DistributedDataParallel; --batch-size is the global batch. See docs/training.md.
 
 Options that are not given take the value of the recipe (--recipe fast by default) for the
 data set being trained on; the chosen settings are printed and saved in the checkpoint.
@@ -9,16 +9,12 @@ data set being trained on; the chosen settings are printed and saved in the chec
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from digitlab.cli.common import add_data_options, add_device, add_json, print_json
 from digitlab.errors import ConfigError
-from digitlab.inference.checkpoint import NPZ_CHECKPOINT_NAME, load_checkpoint
 from digitlab.training import TrainConfig, train
 from digitlab.training.config import ENGINES, OPTIMIZERS, PRECISIONS, SCHEDULES
 from digitlab.training.distributed import Distributed
 from digitlab.training.recipes import RECIPE_NAMES
-from digitlab.training.runner import check_engine_options
 
 # option name -> TrainConfig field it sets (all default to None: "not given on the command line")
 _OVERRIDES = ["dataset", "engine", "model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
@@ -34,7 +30,7 @@ def add_parser(commands) -> None:
     add_data_options(p, default=None)
     p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
                    help="preset settings per engine and data set for the options not given: fast (default), "
-                        "best (torch engine), or none (plain defaults); see README")
+                        "best (torch engine), or none (plain defaults); see docs/models.md")
     p.add_argument("--model", help="model name, see 'digitlab models' (default: the recipe's, digitnet-lite-dense "
                                    "for digits, digitnet-fast for clothes, digitnet otherwise; numpy-lenet with "
                                    "--engine numpy)")
@@ -86,19 +82,9 @@ def add_parser(commands) -> None:
 
 
 def _config(args) -> TrainConfig:
+    """The options given on the command line, as a config; a recipe fills in the rest when a new run starts."""
     given = {name: getattr(args, name) for name in _OVERRIDES if getattr(args, name) is not None}
-    if args.resume:
-        if (Path(args.resume) / NPZ_CHECKPOINT_NAME).exists() or args.resume.endswith(".npz"):
-            check_engine_options(TrainConfig(engine="numpy"), resume=True)
-        saved = load_checkpoint(args.resume)["config"]
-        changed = {k: v for k, v in given.items() if k != "epochs" and saved.get(k) != v}
-        if changed:
-            raise ConfigError(f"--resume continues a run as it was configured; only --epochs may change "
-                              f"(got {', '.join('--' + k.replace('_', '-') for k in changed)})")
-        cfg = TrainConfig(epochs=given.get("epochs", saved.get("epochs", 1)), device=args.device).resumed_from(saved)
-    else:
-        cfg = TrainConfig(**given, recipe=args.recipe or "fast", explicit=sorted(given), device=args.device)
-    return cfg
+    return TrainConfig(**given, recipe=args.recipe or "fast", explicit=sorted(given), device=args.device)
 
 
 def run(args) -> int:

@@ -1,16 +1,16 @@
-"""Data sets, IDX files, downloads, batches, and MNIST-style image preprocessing.
+"""Data sets: IDX files, downloads, image folders, splits, batches, augmentation, and generated pictures
+(moving digits, non-digits).
 
-The names below are imported on first use, so that `digitlab.data.preprocess` (NumPy and
-Pillow only) can be used without importing torch, as the ONNX Runtime predictor does.
+The names below are imported on first use, so that importing one module does not import torch.
 """
 
 import importlib
 
 _EXPORTS = {
     "DATASET_NAMES": "datasets", "DigitDataset": "datasets", "Split": "datasets", "load_dataset": "datasets",
-    "BatchLoader": "loader", "normalize": "loader", "preprocess_image": "preprocess",
+    "BatchLoader": "loader", "normalize": "loader",
 }
-__all__ = ["DATASET_NAMES", "BatchLoader", "DigitDataset", "Split", "load_dataset", "normalize", "preprocess_image"]
+__all__ = ["DATASET_NAMES", "BatchLoader", "DigitDataset", "Split", "load_dataset", "normalize"]
 
 
 def __getattr__(name: str):

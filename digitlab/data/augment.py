@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from digitlab.data.preprocess import BOX_SIDE, CENTRE, INK_THRESHOLD
+from digitlab.reading.framing import BOX_SIDE, CENTRE, INK_THRESHOLD
 
 
 def shift_images(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, max_shift: int) -> torch.Tensor:
@@ -38,7 +38,7 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
 
 
 ELASTIC_CELLS = 3  # control points across an image for elastic warps: a 3x3 grid bends whole strokes as a hand
-                   # does; a 4x4 or 6x6 grid (smaller wobbles) helped less (README, "Elastic warps")
+                   # does (evidence: docs/models.md, "Elastic warps")
 
 
 def elastic_field(n: int, h: int, w: int, pixels: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -83,7 +83,7 @@ def random_stroke_width(images: torch.Tensor, pixels: float, generator: torch.Ge
 
 
 def refit_like_mnist(images: torch.Tensor) -> torch.Tensor:
-    """Each image re-framed as preprocess.mnist_style frames a picture: its ink (above a fifth of its
+    """Each image re-framed as reading.framing.mnist_style frames a picture: its ink (above a fifth of its
     peak) scaled to fit 20x20, its centre of mass moved to the centre, faint ink under a tenth dropped.
     One affine_grid + grid_sample for the batch. uint8 (N, 1, 28, 28) in and out."""
     n, _, h, w = images.shape

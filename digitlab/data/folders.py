@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from digitlab.data.download import cache_root
-from digitlab.data.preprocess import fit_picture, load_image
 from digitlab.errors import DataError, ImageError
+from digitlab.reading.images import load_image
 from digitlab.utils.files import atomic_write
 
 log = logging.getLogger("digitlab")
@@ -34,6 +35,21 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 FOLDER_TEST_FRACTION = 0.2
 MAX_FOLDER_PIXELS = 8192 * 8192  # per picture: larger files are skipped as bad
 CACHE_FORMAT = 1
+
+
+def fit_picture(image: Image.Image, size: int, channels: int = 3) -> np.ndarray:
+    """A photo of any size -> uint8 (channels, size, size): shorter side scaled to `size`, centre cropped.
+
+    Photos (cats, dogs) keep their aspect ratio; squeezing them would distort what the
+    model learns. Transparency is flattened onto white.
+    """
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    image = image.convert("RGB" if channels == 3 else "L")
+    fitted = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
+    array = np.asarray(fitted, dtype=np.uint8)
+    return array.transpose(2, 0, 1).copy() if channels == 3 else array[None].copy()
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Pictures that are not digits, framed as MNIST frames digits: the "not a digit" class.
 
 A digit model only knows ten answers, so a smiley or a letter gets a confident wrong one. Trained
-with an eleventh class made of these, it can say "not a digit" instead (issue 18). Each kind
+with an eleventh class made of these, it can say "not a digit" instead (reading/refusal.py). Each kind
 stands for something people draw or photograph that is no digit:
 
   letters    printed letters (Pillow's own font, plus any TrueType fonts given), slanted, rotated,
@@ -14,59 +14,33 @@ stands for something people draw or photograph that is no digit:
              takes the first FASHION_CLOTHES, benchmarks/whole_numbers.py the others)
   blots      smudges and blotches of ink
 
-Everything is drawn as ink strength on a canvas and framed by preprocess.mnist_style, the step
+Everything is drawn as ink strength on a canvas and framed by reading.framing.mnist_style, the step
 every picture goes through before the model sees it.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from digitlab.data.preprocess import mnist_style
+from digitlab.data.datasets import DIGITS, DigitDataset, Split, load_dataset
+from digitlab.errors import ConfigError, DataError
+from digitlab.reading.framing import mnist_style
+from digitlab.reading.refusal import NOT_A_DIGIT
 
-NOT_A_DIGIT = "not a digit"  # the class name a model trained with non-digits has after its ten digits
 LOOK_LIKE_DIGITS = set("BbDGgIiJjlOoQqSsTtZz")  # letters a person could read as 0, 1, 2, 5, 6, 8 or 9
 LETTERS = "".join(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in LOOK_LIKE_DIGITS)
 KINDS = {"letters": 0.3, "scribbles": 0.15, "shapes": 0.15, "pairs": 0.2, "clothes": 0.15, "blots": 0.05}
 FASHION_CLOTHES = 50_000  # Fashion-MNIST training pictures that may become non-digits; the rest are for testing
 CANVAS = 64  # pixels across the canvas each non-digit is drawn on before framing
 
-
-THRESHOLD_KEY = "refusal_threshold"  # where a checkpoint keeps its Refusal.threshold (training/run.py sets it)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """How a model trained with non-digits says "not a digit": the index of that class, and the log-odds of
-    "digit" against "not a digit" (its digit_score) at or below which a picture is refused. Threshold 0 is
-    the model's own odds; training sets it on validation non-digits (training/run.py: refusal_threshold)."""
-    index: int
-    threshold: float = 0.0
-
-    def scores(self, probabilities: np.ndarray) -> np.ndarray:
-        """digit_score of each row of class probabilities (N, classes)."""
-        p = np.clip(np.asarray(probabilities, np.float64)[..., self.index], 1e-12, 1 - 1e-12)
-        return np.log1p(-p) - np.log(p)
-
-    def refuses(self, scores: np.ndarray) -> np.ndarray:
-        return np.asarray(scores) <= self.threshold
-
-
-def refusal_index(classes: list[str]) -> int | None:
-    """The index of the class "not a digit" in a model's classes, or None: the model cannot refuse."""
-    return list(classes).index(NOT_A_DIGIT) if NOT_A_DIGIT in classes else None
-
-
-def refusal_of(record: dict) -> Refusal | None:
-    """The Refusal a checkpoint's record (or an exported model's metadata) describes; None: it cannot refuse.
-    Records written before thresholds were calibrated refuse at the model's own odds."""
-    index = refusal_index(record["classes"])
-    return None if index is None else Refusal(index, float(record.get(THRESHOLD_KEY) or 0.0))
+log = logging.getLogger("digitlab")
 
 
 def system_fonts(limit: int = 40) -> list[str]:
@@ -211,3 +185,39 @@ def make_non_digits(count: int, seed: int, digits: np.ndarray | None = None, clo
     for i, k in enumerate(chosen):
         out[i] = makers[names[k]]()
     return out
+
+
+def with_non_digits(dataset: DigitDataset, train: Split, share: float, seed: int, data_dir: str | None = None) -> Split:
+    """`train` with `share` (of its size) generated non-digits appended as a class "not a digit" (added to
+    `dataset.classes`).
+
+    Pairs are made of this split's own digits; clothes come from the first FASHION_CLOTHES pictures of
+    Fashion-MNIST's training split when it is on this machine (Debian's dataset-fashion-mnist or
+    digitlab's cache: nothing is downloaded); benchmarks/whole_numbers.py tests refusal on the others.
+    """
+    if dataset.classes != DIGITS or (dataset.in_channels, dataset.image_size) != (1, 28):
+        raise ConfigError(f"--non-digits applies to digit data sets (28x28, classes 0-9), not {dataset.name}")
+    count = round(share * len(train))
+    extra = make_non_digits(count, seed, digits=train.images[:, 0].numpy(), clothes=training_clothes(data_dir))
+    dataset.classes = [*DIGITS, NOT_A_DIGIT]
+    log.info(f"non-digits: {count} added to the training split as class {NOT_A_DIGIT!r}")
+    return Split(torch.cat([train.images, torch.from_numpy(extra)[:, None]]),
+                 torch.cat([train.labels, torch.full((count,), len(DIGITS), dtype=train.labels.dtype)]))
+
+
+def training_clothes(data_dir: str | None = None) -> np.ndarray | None:
+    """Fashion-MNIST's training pictures that non-digits may be made of, if it is on this machine (read-only)."""
+    try:
+        return _clothes_in(data_dir)
+    except DataError:
+        log.info("non-digits: Fashion-MNIST is not on this machine, so no clothes among them")
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _clothes_in(data_dir: str | None) -> np.ndarray:
+    """Read once per process: a run needs them for its training non-digits and again for its refusal threshold,
+    a board for every fine-tune."""
+    clothes = load_dataset("fashion-mnist", data_dir, download=False).train.images[:FASHION_CLOTHES, 0].numpy()
+    clothes.setflags(write=False)
+    return clothes

@@ -25,12 +25,12 @@ import torch.nn as nn
 
 from digitlab import __version__
 from digitlab.data.datasets import is_picture_dataset
-from digitlab.data.non_digits import THRESHOLD_KEY
 from digitlab.deploy.quantize import calibration_sample, quantize_onnx
 from digitlab.errors import CheckpointError, DigitlabError
 from digitlab.inference.checkpoint import check_fits_model, checkpoint_dataset, load_checkpoint, model_from_checkpoint
 from digitlab.inference.onnx_runtime import METADATA_KEY
 from digitlab.models.folding import fold_batchnorm
+from digitlab.reading.refusal import THRESHOLD_KEY
 from digitlab.utils.files import atomic_write
 
 FORMATS = ("onnx", "torchscript")

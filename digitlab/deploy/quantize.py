@@ -3,7 +3,7 @@
 On a CPU with VNNI instructions, ONNX Runtime's integer convolutions run faster than its
 fp32 ones. The activation ranges come from running a sample of the data set the model was
 trained on, so they fit the images it will see and the accuracy barely moves
-(benchmarks/export.py measures both; the README keeps the figures).
+(benchmarks/export.py measures both; docs/benchmarks.md keeps the figures).
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@
   classifier.py     what every predictor shares: file preprocessing, softmax, class names (no torch)
   predictor.py      `Predictor`: a checkpoint answering through PyTorch (`digitlab predict`, the board)
   onnx_runtime.py   `OnnxPredictor`: an exported .onnx file answering through ONNX Runtime (no torch)
+  numpy_module.py   a NumPy-engine network behind nn.Module, so that both engines answer alike
+  inspector.py      looking inside a model of either engine: kernels, feature maps, saliency, Grad-CAM
+  explain.py        those maps laid back over a picture: `digitlab explain` and the board's "why?"
 
 The names below are imported on first use, so that the ONNX Runtime predictor runs without torch.
 """

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitlab.data.non_digits import Refusal, refusal_index
-from digitlab.data.preprocess import fit_picture, load_image, preprocess_image
+from digitlab.data.folders import fit_picture
 from digitlab.errors import ConfigError
+from digitlab.reading.framing import preprocess_image
+from digitlab.reading.images import load_image
+from digitlab.reading.refusal import Refusal, refusal_index, verdicts
 
 
 @dataclass
@@ -63,16 +65,10 @@ class Classifier:
         """uint8 images (N, 28, 28) as MNIST stores them, or (N, C, H, W) -> one Prediction each."""
         images = np.ascontiguousarray(images, dtype=np.uint8)
         probs = softmax(self.logits(images[:, None] if images.ndim == 3 else images).astype(np.float64))
-        return [self._prediction(p) for p in probs]
-
-    def _prediction(self, p: np.ndarray) -> Prediction:
-        if self.refusal is None:
-            return Prediction(int(p.argmax()), self.classes[int(p.argmax())], [float(x) for x in p])
-        digits = p.copy()
-        digits[self.refusal.index] = -1.0
-        best = int(digits.argmax())
-        score = float(self.refusal.scores(p))
-        return Prediction(best, self.classes[best], [float(x) for x in p], not self.refusal.refuses(score), score)
+        answers = verdicts(probs, self.refusal)
+        return [Prediction(int(best), self.classes[best], [float(x) for x in p], bool(is_digit),
+                           None if answers.scores is None else float(answers.scores[i]))
+                for i, (p, best, is_digit) in enumerate(zip(probs, answers.best, answers.is_digit))]
 
     def inputs(self, paths: list[str | os.PathLike]) -> np.ndarray:
         """What the model reads for each file: uint8 (N, 28, 28) digits, or (N, C, H, W) fitted pictures."""

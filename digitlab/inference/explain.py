@@ -1,7 +1,7 @@
 """Why the model read a picture as it did: Grad-CAM over the picture itself, the saliency of the
 28x28 it read, and the first conv layer's feature maps.
 
-The maps come from the same Inspector the report uses (inference/inspect.py); here they are
+The maps come from the same Inspector the report uses (inference/inspector.py); here they are
 placed back on the picture, through the square of it that preprocessing framed as the 28x28,
 so that a person sees the heat over their own strokes. Shared by `digitlab explain` and the
 board's POST /api/explain.
@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from digitlab.data.preprocess import read_as_mnist, to_grey
 from digitlab.errors import ConfigError
 from digitlab.inference.classifier import Prediction
-from digitlab.inference.inspect import Inspector
+from digitlab.inference.inspector import Inspector
+from digitlab.reading.framing import read_as_mnist
+from digitlab.reading.images import to_grey
 
 HEAT_OPACITY = 0.6  # of the hottest pixel of the Grad-CAM overlay
 

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from digitlab.data.non_digits import THRESHOLD_KEY
 from digitlab.errors import CheckpointError, DigitlabError
 from digitlab.inference.classifier import Classifier
+from digitlab.reading.refusal import THRESHOLD_KEY
 from digitlab.utils.cpu import usable_cores
 
 METADATA_KEY = "digitlab"
@@ -40,7 +40,7 @@ class OnnxPredictor(Classifier):
     Each call of the model runs on one core; a batch of at least 2 x MIN_PART images is split
     into one part per core, run side by side. ONNX Runtime's own threads would split every
     layer instead and wait for each other after each one, which ran slower on the project's
-    2-core machine (benchmarks/export.py; README).
+    2-core machine (benchmarks/export.py; docs/deploy.md).
     """
 
     MIN_PART = 64  # a smaller part costs more in handing over than it gains

@@ -9,9 +9,9 @@ import torch
 import torch.nn as nn
 
 from digitlab.data.datasets import is_picture_dataset
-from digitlab.data.non_digits import THRESHOLD_KEY
 from digitlab.inference.classifier import Classifier, Prediction
 from digitlab.inference.trained_model import load_trained, predict_logits
+from digitlab.reading.refusal import THRESHOLD_KEY
 
 __all__ = ["Prediction", "Predictor"]
 

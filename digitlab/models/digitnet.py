@@ -22,8 +22,8 @@ digitnet-lite-dense (the digit recipes' model, so the default one) is digitnet-l
 16-channel stem and the same 256-unit BN hidden layer: nearly digitnet-fast's accuracy on
 digits at nearly digitnet-lite's int8 speed.
 
-The figures behind each choice come from benchmarks/speed.py and benchmarks/zoo.py; the README
-keeps them.
+The figures behind each choice come from benchmarks/speed.py and benchmarks/zoo.py;
+docs/models.md keeps them.
 """
 
 from __future__ import annotations

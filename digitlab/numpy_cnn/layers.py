@@ -64,9 +64,8 @@ class Conv2D(Layer):
     forward : cols = im2col(x)  (N*Ho*Wo, kh*kw*C);  out = cols @ W_flat.T + b
     backward: dW = dout_flat.T @ cols;  db = sum(dout);
               dx = col2im(dout_flat @ W_flat), computed per kernel offset (i, j): the positions that offset saw
-              get dout_flat @ W[:, :, i, j]. For numpy-digitnet's 16 -> 48 conv on a batch of 128 these kh*kw
-              small products, each added in place, took 7.8 ms against 28 ms for one large product whose
-              (N*Ho*Wo, kh*kw*C) result is then scattered (README, "From scratch: the NumPy engine").
+              get dout_flat @ W[:, :, i, j]. These kh*kw small products, each added in place, are cheaper than
+              one large product whose (N*Ho*Wo, kh*kw*C) result is then scattered (benchmarks/numpy_engine.py).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, padding: int = 0,

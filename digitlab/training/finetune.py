@@ -23,11 +23,8 @@ def fine_tune(model: nn.Module, split: Split, mean, std, recipe: TrainConfig | N
     """Train `model` in place on `split` with a short cosine schedule from `lr`; returns it in eval mode.
 
     The augmentation, label smoothing and optimizer are `recipe`'s, the settings the model was trained with
-    (without one: +-1 px shifts and plain cross-entropy). A model trained with label smoothing and warped digits,
-    fine-tuned without them, forgot what it knew: 25 corrections of the default model's errors on real test digits
-    cost 0.65% of the 4,950 it read right, against 0.48% with its own settings, and the board's 60 drawings in
-    benchmarks/load.py lowered the held-out accuracy from 99.05% to 98.45% (rejected), against 99.00% (README,
-    "Drawing board").
+    (without one: +-1 px shifts and plain cross-entropy): a model trained with label smoothing and warped digits
+    forgets more of what it knew when it is fine-tuned without them (docs/board.md, "Fine-tuning").
     """
     cfg = replace(recipe or TrainConfig(shift_pixels=1), epochs=epochs, lr=lr, batch_size=batch_size,
                   schedule="cosine")

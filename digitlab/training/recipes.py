@@ -4,7 +4,7 @@ A recipe fills in the options the user did not give (`TrainConfig.explicit` list
 ones they did), and it is resolved once, when a run starts, after the data set is resolved:
 `digitlab train` on a machine without MNIST falls back to mnist-5k and gets mnist-5k's recipe.
 The checkpoint stores the resolved settings; a resumed run uses those, not this table.
-Each recipe's evidence is the benchmark named beside it; the figures are in the README.
+Each recipe's evidence is the benchmark named beside it; the figures are in docs/models.md and docs/benchmarks.md.
 
 PyTorch engine (RECIPES):
   fast  the default: digitnet-lite-dense for digits, digitnet-fast for clothes, digitnet otherwise;
@@ -20,33 +20,40 @@ NumPy engine (NUMPY_RECIPES):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
+
+import torch
 
 from digitlab.errors import ConfigError
 from digitlab.training.config import TrainConfig
+from digitlab.utils.device import native_bf16
+
+log = logging.getLogger("digitlab")
+
+# Units: lr is the one-cycle schedule's peak; shift_pixels, stroke_width and elastic are pixels at 28x28; rotate_degrees
+# degrees; scale a share (zoom in [1 - s, 1 + s]); low_resolution and non_digits shares of the training set.
 
 # precision "auto": bf16 where the device computes it natively, fp32 where it would only be emulated
 _COMMON = dict(model="digitnet", optimizer="adamw", schedule="onecycle", precision="auto", label_smoothing=0.1)
-# digits as people write and photograph them: other pens (strokes up to 1 px thicker or thinner) and a quarter
-# seen as small scans; on the real test digits this keeps the 28x28 accuracy and reads small scans and markers
-# better (benchmarks/robustness.py; a share of 0.4 read no better and cost the 28x28 accuracy a tenth of a point)
+# digits as people write and photograph them: other pens and a quarter of them seen as small scans, which reads small
+# scans and markers better without losing 28x28 accuracy; evidence: benchmarks/robustness.py
 _DIGIT_PENS = dict(stroke_width=1.0, low_resolution=0.25)
-# a fifth more pictures that are no digit, as the class "not a digit": refuses ~94% of unseen non-digits and 0.2-0.3%
-# of real digits (with the elastic warps below; ~0.4% without); a share of 0.1 refused 90% (benchmarks/whole_numbers.py)
+# pictures that are no digit, a fifth of the training set, as the class "not a digit"; evidence:
+# benchmarks/whole_numbers.py (refusal rows)
 _NOT_DIGITS = dict(non_digits=0.2)
-# elastic warps of 1 px (3x3 control points) on top of the affine ones: mnist-5k's fast recipe 98.72% -> 98.91% on the
-# real test digits (mean of seeds 1-3, a refused digit counted wrong), mostly fewer real digits refused; 2 px (4x4) bent
-# them too far (98.1%) (README, "Elastic warps")
+# elastic warps of 1 px (3x3 control points) on top of the affine ones: fewer real digits refused and misread;
+# evidence: docs/models.md, "Elastic warps"
 _FAST_DIGITS = dict(_COMMON, model="digitnet-lite-dense", batch_size=128, lr=6e-3, shift_pixels=2, rotate_degrees=10,
                     scale=0.1, elastic=1.0, **_DIGIT_PENS, **_NOT_DIGITS)
 
 RECIPES: dict[str, dict[str, dict]] = {
     "fast": {
-        # 5,000 digits: affine augmentation does the most; digitnet-lite-dense answers faster than digitnet-fast
-        # for a few hundredths of a point less (benchmarks/speed.py prints both)
+        # 5,000 digits: affine and elastic augmentation do the most; digitnet-lite-dense answers faster than
+        # digitnet-fast for about the same accuracy (evidence: benchmarks/speed.py prints both)
         "mnist-5k": dict(_FAST_DIGITS, epochs=24, val_fraction=0.0, tta=True),
         "mnist": dict(_FAST_DIGITS, epochs=3, val_fraction=0.1),
-        # clothes: mirror images are free data; lr 7e-3 beat 5e-3 and 1e-2 (benchmarks/speed.py; README)
+        # clothes: mirror images are free data; lr chosen among 5e-3, 7e-3 and 1e-2 (evidence: benchmarks/speed.py)
         "fashion-mnist": dict(_COMMON, model="digitnet-fast", epochs=5, batch_size=128, lr=7e-3, hflip=True,
                               val_fraction=0.0, tta=True),
         # photos in class folders (cats vs dogs): mirror images and shifts
@@ -54,12 +61,11 @@ RECIPES: dict[str, dict[str, dict]] = {
         "*": dict(_COMMON, epochs=5, batch_size=64, lr=3e-3, val_fraction=0.1),
     },
     "best": {
-        # every digit augmentation of the fast recipes (_FAST_DIGITS) on a wider network, longer; without the elastic
-        # warps it read the real test digits at 99.00%, with them 99.16% (seed 1, ~3 min; the ceiling of 5,000 digits
-        # is ~99.2-99.3% however much compute is spent, benchmarks/ceiling.py)
+        # every digit augmentation of the fast recipes on a wider network, longer: the last fraction of a point
+        # that 5,000 digits allow (evidence: benchmarks/ceiling.py)
         "mnist-5k": dict(_FAST_DIGITS, model="digitnet-wide", epochs=40, lr=4e-3, rotate_degrees=12, scale=0.12,
                          val_fraction=0.0, tta=True),
-        # (elastic warps as the fast mnist recipe has them; neither was measured on full MNIST: it cannot be downloaded)
+        # full MNIST cannot be downloaded where digitlab is developed: this recipe is the mnist-5k one's, unmeasured
         "mnist": dict(_FAST_DIGITS, model="digitnet-wide", epochs=15, lr=4e-3, val_fraction=0.1, tta=True),
         "fashion-mnist": dict(_COMMON, model="digitnet-wide", epochs=30, batch_size=128, lr=3e-3, hflip=True,
                               shift_pixels=2, tta=True),
@@ -76,10 +82,8 @@ _NUMPY_DIGITS = dict(model="numpy-lenet", optimizer="adamw", schedule="onecycle"
 
 NUMPY_RECIPES: dict[str, dict[str, dict]] = {
     "fast": {
-        # 5,000 digits through numpy-lenet in about half a minute on 2 cores (benchmarks/numpy_engine.py)
-        # 5,000 digits through numpy-digitnet (BatchNorm) in the PyTorch fast recipe's settings, 24 epochs (about a
-        # minute on 2 cores): 99.08-99.18% on real test digits over 3 seeds (98.96-99.20% without the elastic warps),
-        # where numpy-lenet's 20 epochs of shifts gave 97.6-97.7%; 30 epochs were no better (benchmarks/numpy_engine.py)
+        # 5,000 digits through numpy-digitnet (the PyTorch default model, BatchNorm) in the PyTorch fast recipe's
+        # settings: about a minute on 2 cores, well above numpy-lenet (evidence: benchmarks/numpy_engine.py)
         "mnist-5k": dict(_NUMPY_DIGITS, model="numpy-digitnet", batch_size=128, lr=6e-3, rotate_degrees=10, scale=0.1,
                          elastic=1.0, label_smoothing=0.1, **_DIGIT_PENS, epochs=24, val_fraction=0.0, tta=True),
         "mnist": dict(_NUMPY_DIGITS, epochs=3, val_fraction=0.1),
@@ -107,3 +111,15 @@ def apply_recipe(cfg: TrainConfig, dataset: str) -> TrainConfig:
         return cfg
     settings = {k: v for k, v in recipe_settings(cfg.recipe, dataset, cfg.engine).items() if k not in cfg.explicit}
     return replace(cfg, **settings).validate()
+
+
+def resolve_recipe(cfg: TrainConfig, dataset: str, device: torch.device) -> TrainConfig:
+    """The settings a new run trains with, stored as they are: the recipe applied for the data set actually
+    loaded, and precision "auto" made bf16 or fp32 for `device`."""
+    cfg = apply_recipe(cfg, dataset)
+    if cfg.precision == "auto":
+        cfg = replace(cfg, precision="bf16" if cfg.engine == "torch" and native_bf16(device) else "fp32")
+    if cfg.recipe:
+        log.info(f"recipe {cfg.recipe} for {dataset}: {cfg.model}, {cfg.epochs} epochs, "
+                 f"batch {cfg.batch_size}, lr {cfg.lr}, {cfg.precision}" + (", TTA" if cfg.tta else ""))
+    return cfg

@@ -111,15 +111,23 @@ def _target_version(body: bytes) -> int | None:
 
 def create_app(board: Board, token: str | None = None) -> FastAPI:
     """The app; with a `token`, the endpoints that change the model require `Authorization: Bearer <token>`."""
-    service, store, finetuner = board.service, board.store, board.finetuner
-
-    def require_token(request: Request) -> None:
-        if token and not secrets.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
-            raise ApiError(401, "this endpoint needs the server's token: Authorization: Bearer <token>")
-
     app = FastAPI(title="digitlab drawing board", version="1",
                   description="Draw a digit, see what the model thinks, correct it.")
+    _answer_errors_as_json(app)
 
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_reading(app, board)
+    _add_samples(app, board)
+    _add_model(app, board, token)
+    return app
+
+
+def _answer_errors_as_json(app: FastAPI) -> None:
+    """Every error a client causes as a 4xx with {"error": ...}; a worker that died while answering, a 503."""
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
         return JSONResponse({"error": exc.message}, status_code=exc.status)
@@ -140,11 +148,10 @@ def create_app(board: Board, token: str | None = None) -> FastAPI:
     async def validation_error(_: Request, exc: RequestValidationError):
         return JSONResponse({"error": "invalid request", "detail": exc.errors()}, status_code=422)
 
-    @app.get("/", include_in_schema=False)
-    async def page():
-        return FileResponse(STATIC / "index.html")
 
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+def _add_reading(app: FastAPI, board: Board) -> None:
+    """What the model makes of a drawing: one digit, a whole number, and why."""
+    service = board.service
 
     @app.post("/api/predict", summary="Classify a drawing (multipart 'file', or JSON {'image': data URL})")
     async def predict(request: Request):
@@ -161,6 +168,11 @@ def create_app(board: Board, token: str | None = None) -> FastAPI:
         image, _ = await _image_and_fields(request)
         return await run_in_threadpool(service.explain, image)
 
+
+def _add_samples(app: FastAPI, board: Board) -> None:
+    """The drawings people corrected, stored for fine-tuning."""
+    service, store = board.service, board.store
+
     @app.post("/api/samples", summary="Store a drawing with its correct label (0-9) for fine-tuning")
     async def add_sample(request: Request):
         image, fields = await _image_and_fields(request, check_fields=_label)
@@ -173,6 +185,15 @@ def create_app(board: Board, token: str | None = None) -> FastAPI:
     async def list_samples(limit: int = 20):
         counts = store.counts()
         return {"counts": counts, "total": sum(counts), "recent": store.recent(max(1, min(limit, 200)))}
+
+
+def _add_model(app: FastAPI, board: Board, token: str | None) -> None:
+    """The model versions: which serves, fine-tuning a new one, rolling back. Changes need the token, if any."""
+    finetuner = board.finetuner
+
+    def require_token(request: Request) -> None:
+        if token and not secrets.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+            raise ApiError(401, "this endpoint needs the server's token: Authorization: Bearer <token>")
 
     @app.get("/api/model", summary="The model that is serving, and every version the board has")
     async def model_info():
@@ -203,5 +224,3 @@ def create_app(board: Board, token: str | None = None) -> FastAPI:
         except CannotServe as exc:
             raise ApiError(409, str(exc)) from None
         return board.describe()
-
-    return app

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from digitlab.errors import CheckpointError, ConfigError
 from digitlab.inference.checkpoint import checkpoint_file
+from digitlab.inference.predictor import Predictor
 from digitlab.utils.files import sha256_of
 from digitlab.web.finetune import FineTuner
 from digitlab.web.registry import Registry, Version
@@ -56,10 +57,11 @@ class Board:
             for problem in registry.check():
                 log.warning(f"{db}: {problem}")
             store = SampleStore(db)
-            chosen = _choose(registry, checkpoint, default_base, tta)
-            if version is not None:
-                chosen = _servable(registry, version)
-            service = ModelService(registry.path(chosen), tta=tta, workers=workers, version=chosen.version)
+            chosen, loaded = _choose(registry, checkpoint, default_base, tta)
+            if version is not None and version != chosen.version:
+                chosen, loaded = _servable(registry, version), None
+            service = ModelService(registry.path(chosen), tta=tta, workers=workers, version=chosen.version,
+                                   loaded=loaded)
             if registry.serving() != chosen:
                 registry.serve(chosen.version)
         except BaseException:
@@ -91,7 +93,8 @@ class Board:
 
 
 def _choose(registry: Registry, checkpoint: str | Path | None, default_base: Callable[[], Path] | None,
-            tta: bool | None) -> Version:
+            tta: bool | None) -> tuple[Version, Predictor | None]:
+    """The version to serve, and its model if it had to be loaded to be checked (a new base)."""
     serving = registry.serving()
     if serving is not None and not registry.usable(serving):
         fallback = _usable_ancestor(registry, serving)
@@ -100,7 +103,7 @@ def _choose(registry: Registry, checkpoint: str | Path | None, default_base: Cal
         serving = fallback
     if checkpoint is None:
         if serving is not None:
-            return serving
+            return serving, None
         if registry.versions():
             raise ConfigError(f"{registry.db.path}: no recorded version can be served; give --checkpoint")
         if default_base is None:
@@ -111,17 +114,17 @@ def _choose(registry: Registry, checkpoint: str | Path | None, default_base: Cal
         raise CheckpointError(f"{checkpoint}: no such checkpoint")
     sha = sha256_of(file)
     if serving is not None and registry.root(serving).sha256 == sha:
-        return serving
+        return serving, None
     known = registry.find_base(sha)
     if known is not None and registry.usable(known):
         log.info(f"{checkpoint} is the base of an earlier lineage: serving v{known.version} again")
-        return known
-    _, info = load_servable(file, registry.next_version(), tta)  # refused here before anything is recorded
-    base = registry.add_base(file, info.accuracy)
+        return known, None
+    predictor = load_servable(file, tta)  # refused here before anything is recorded
+    base = registry.add_base(file, predictor.meta.get("test_accuracy"))
     if serving is not None:
         log.info(f"{checkpoint} is a new base model: recorded as v{base.version}, a new lineage "
                  f"(v1-v{base.version - 1} stay listed; --version N serves one)")
-    return base
+    return base, predictor
 
 
 def _usable_ancestor(registry: Registry, version: Version) -> Version | None:

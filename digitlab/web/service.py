@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from digitlab.data.preprocess import load_image, preprocess_image
 from digitlab.errors import ConfigError
 from digitlab.inference.explain import data_url, explain_picture
-from digitlab.inference.numbers import read_number
 from digitlab.inference.predictor import Predictor
+from digitlab.reading.framing import preprocess_image
+from digitlab.reading.images import load_image
+from digitlab.reading.line import read_number
 from digitlab.web.batcher import MicroBatcher
 from digitlab.web.protocol import answer, check_upload_size
 from digitlab.web.workers import PredictWorkers
@@ -29,14 +30,18 @@ class ModelInfo:
     accuracy: float | None
 
 
-def load_servable(checkpoint: str | Path, version: int, tta: bool | None = None) -> tuple[Predictor, ModelInfo]:
+def load_servable(checkpoint: str | Path, tta: bool | None = None) -> Predictor:
     """The checkpoint loaded, or a one-line error if the board cannot serve it."""
     predictor = Predictor.from_checkpoint(checkpoint, tta=tta)
     if not predictor.reads_digits:
         raise ConfigError(f"{checkpoint}: the drawing board serves digit models (grey 28x28 input); this one "
                           f"takes {predictor.in_channels}x{predictor.image_size}x{predictor.image_size} pictures")
-    return predictor, ModelInfo(version, str(checkpoint), predictor.meta["model"]["name"],
-                                str(predictor.meta.get("dataset", "?")), predictor.meta.get("test_accuracy"))
+    return predictor
+
+
+def model_info(predictor: Predictor, checkpoint: str | Path, version: int) -> ModelInfo:
+    return ModelInfo(version, str(checkpoint), predictor.meta["model"]["name"],
+                     str(predictor.meta.get("dataset", "?")), predictor.meta.get("test_accuracy"))
 
 
 class ModelService:
@@ -47,10 +52,12 @@ class ModelService:
     all drawings waiting (web/batcher.py).
     """
 
-    def __init__(self, checkpoint: str | Path, tta: bool | None = None, workers: int = 0, version: int = 1):
+    def __init__(self, checkpoint: str | Path, tta: bool | None = None, workers: int = 0, version: int = 1,
+                 loaded: Predictor | None = None):
+        """`loaded`: the checkpoint already loaded (and checked) by the caller, which need not be loaded again."""
         self.tta = tta  # None: as each checkpoint was trained; False: one view per drawing (5x less work)
         self._lock = threading.Lock()
-        self.swap(checkpoint, version)  # checks the checkpoint before any worker starts
+        self.swap(checkpoint, version, loaded=loaded)  # checks the checkpoint before any worker starts
         self._workers = PredictWorkers(workers, self.info.checkpoint, self.info.version, tta) if workers else None
         self._model_calls = None if workers else MicroBatcher(self._predict_batch)  # the in-process path
 
@@ -58,11 +65,13 @@ class ModelService:
         if self._workers:
             self._workers.close()
 
-    def swap(self, checkpoint: str | Path, version: int, commit: Callable[[], None] | None = None) -> ModelInfo:
-        """Load `checkpoint` fully, then make it the serving model in one step. `commit` (recording the
-        switch in the board's database) runs under the same lock, so the database and the model serving
-        change in the same order; if it raises, nothing changes."""
-        predictor, info = load_servable(checkpoint, version, self.tta)
+    def swap(self, checkpoint: str | Path, version: int, commit: Callable[[], None] | None = None,
+             loaded: Predictor | None = None) -> ModelInfo:
+        """Load `checkpoint` fully (unless `loaded` is it already), then make it the serving model in one step.
+        `commit` (recording the switch in the board's database) runs under the same lock, so the database and
+        the model serving change in the same order; if it raises, nothing changes."""
+        predictor = loaded or load_servable(checkpoint, self.tta)
+        info = model_info(predictor, checkpoint, version)
         with self._lock:
             if commit:
                 commit()

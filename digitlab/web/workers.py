@@ -3,7 +3,7 @@
 Decoding a drawing and calling the model hold Python's interpreter lock for most of their
 time, so one server process cannot fill two cores however many threads it runs. A worker
 process has its own interpreter and its own copy of the model: two workers answer about
-twice as many drawings, with shorter waits (benchmarks/load.py, benchmarks/speed.py; README).
+twice as many drawings, with shorter waits (benchmarks/load.py; docs/board.md).
 
 The server process keeps what must exist once: the model versions, the fine-tuning, the
 SQLite store. A task names the checkpoint and version serving when it was queued; a worker
@@ -41,8 +41,8 @@ def serve_tasks(conn: Connection, tta: bool | None, checkpoint: str, version: in
     """A worker process: load the serving model, then answer batches of drawings until the server closes the pipe."""
     import torch
 
-    from digitlab.data.preprocess import preprocess_image
     from digitlab.inference.predictor import Predictor
+    from digitlab.reading.framing import preprocess_image
     from digitlab.web.protocol import answer
 
     torch.set_num_threads(1)  # one core per worker: the workers together fill the machine

@@ -99,9 +99,9 @@ async function api(path, options = {}) {
   return body;
 }
 
-// What the board sends: the canvas in grey levels at half size (the mean of each 2x2 block, as data/ink.py
-// would average it first on the server), as a binary PGM, which the server decodes in ~0.05 ms where the canvas's
-// RGBA PNG took ~1.5 ms (benchmarks/load.py). Boxes read off it are in its pixels: SENT_SCALE maps them back.
+// What the board sends: the canvas in grey levels at half size (the mean of each 2x2 block, as reading/ink.py
+// would average it first on the server), as a binary PGM, which the server decodes far faster than the canvas's
+// RGBA PNG (benchmarks/load.py --form). Boxes read off it are in its pixels: SENT_SCALE maps them back.
 const SENT_SCALE = 2;
 
 function image() {

@@ -33,7 +33,8 @@ class Inspector:
         raise NotImplementedError
 
     def feature_maps(self, images: torch.Tensor) -> list[tuple[str, np.ndarray]]:
-        """(layer name, activations (N, F, H, W)) after each conv layer's activation."""
+        """(layer name, activations (N, F, H, W)) after each conv layer's activation; the layers are named
+        conv1, conv2, ... in the order the image goes through them, whatever the model calls its modules."""
         raise NotImplementedError
 
     def penultimate(self, images: torch.Tensor) -> np.ndarray:
@@ -115,7 +116,7 @@ class TorchInspector(Inspector):
     def feature_maps(self, images):
         convs = self._convs()
         _, outputs = self._record(convs, images)
-        return [(name, _array(F.relu(outputs[name]))) for name, _ in convs]
+        return [(f"conv{k}", _array(F.relu(outputs[name]))) for k, (name, _) in enumerate(convs, start=1)]
 
     def penultimate(self, images, batch_size: int = 1000):
         linear = [m for m in self.model.modules() if isinstance(m, nn.Linear)][-1]
@@ -168,7 +169,8 @@ class NumpyInspector(Inspector):
 
     def feature_maps(self, images):
         outputs = self._forward_all(images)
-        return [(f"layers.{i}", np.maximum(outputs[self._activation_index(i)], 0)) for i in self._conv_indices()]
+        return [(f"conv{k}", np.maximum(outputs[self._activation_index(i)], 0))
+                for k, i in enumerate(self._conv_indices(), start=1)]
 
     def penultimate(self, images, batch_size: int = 1000):
         batches = (images[i:i + batch_size] for i in range(0, len(images), batch_size))

@@ -2,7 +2,7 @@
 
 Digits of a number touch, overlap a little, or are drawn in several strokes (a 4 or 5 in two,
 a dotted 7), so "one blob = one digit" is wrong both ways. Instead the line of ink is cut at
-every place a cut is plausible, and the reader (inference/numbers.py) lets the classifier choose
+every place a cut is plausible, and the reader (line.py) lets the classifier choose
 which of those cuts to keep (segmentation by recognition):
 
 1. the ink is separated from the paper as for a single digit (ink.separate_ink), on a copy with
@@ -23,21 +23,19 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from digitlab.data.ink import WORK_SIDE, page_ink
+from digitlab.reading.ink import WORK_SIDE, page_ink
 
 WORK_PIXELS = 2 * WORK_SIDE * WORK_SIDE  # a line of digits is worked on with at most this many pixels
-MIN_CUT_SPACING = 0.1    # of the digits' height: two candidate cuts are at least this far apart (0.2 left the
-                         # cut between two touching digits out for 49 of 2,300 pairs, 0.1 for 20: numbers of
-                         # touching digits read right 80.0% -> 82.0%, separated ones alike, for 25-50% more time;
-                         # benchmarks/whole_numbers.py)
+MIN_CUT_SPACING = 0.1    # of the digits' height: two candidate cuts are at least this far apart; closer cuts find
+                         # the place where two touching digits meet more often, for more read time
+                         # (evidence: benchmarks/whole_numbers.py, touching digits)
 SEAM_BAND = 0.25         # of the digits' height: how far a seam may wander from its column
 TIGHT_BAND = 0.05        # of the digits' height: the band of a second, nearly straight seam, kept beside one that
                          # wandered over half the cut spacing from its column (a 1 whose right edge touches a 9 along
-                         # its height: the wide seam escapes round the 1 and the cut between them was missing).
-                         # 400 numbers of touching digits (not the benchmark's), default model seed 1: 56 -> 46 misread
+                         # its height: the wide seam escapes round the 1, and the cut between them would be missing)
 MAX_SEGMENT_WIDTH = 1.6  # of the digits' height: no digit is wider than this (handwritten digits are rarely
-                         # wider than tall). The only bound on the pieces one digit may span: a bound of 5 pieces
-                         # (cuts 0.1 of the height apart) kept a round 0 from ever being read whole ("13")
+                         # wider than tall). The only bound on the pieces one digit may span: a bound on their
+                         # number would keep a round 0, which more cuts cross, from ever being read whole
 WIDE_GAP = 0.3           # of the digits' height: blank space this wide always separates two digits
 
 

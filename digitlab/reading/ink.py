@@ -4,7 +4,7 @@ A photo of a page is not a drawing on a clean canvas: the light falls off across
 is tinted, ruled lines cross it, and the sensor adds specks. Each step below removes one of
 these, with scikit-image, SciPy's and OpenCV's morphology rather than hand-written filters (OpenCV
 for the two steps every drawing pays, the grey closing and the connected components: the same
-pixels as SciPy's in a third to a quarter of the time):
+pixels as SciPy's, in less time):
 
 1. polarity: the paper is what the border mostly shows; light ink on dark paper is inverted;
 2. background: the paper's brightness, estimated by a grey closing larger than any stroke (the
@@ -34,7 +34,7 @@ from skimage.morphology import skeletonize
 from digitlab.errors import ImageError
 
 # OpenCV would spread each of these small steps over every core; a picture is one task, and the server's workers
-# are one process per core already: threads here only wait on each other (0.2 ms more per drawing)
+# are one process per core already: threads here only wait on each other
 cv2.setNumThreads(1)
 
 WORK_SIDE = 192             # larger pictures are averaged down to at most this many pixels across first: the
@@ -48,7 +48,7 @@ PAPER_WINDOW = 0.3          # ... by a closing this share of the picture wide: f
                             # up to half its width at the picture's dark edge)
 EVEN_WINDOW = 0.5           # the paper is evenly lit (one brightness) when a closing this wide is flat: wider than
                             # the blob a small scan blurs a loop into once enlarged, which PAPER_WINDOW's closing
-                            # kept as dark "paper" (8x8 scans read ~0.5 points worse; benchmarks/robustness.py)
+                            # would keep as dark "paper"; evidence: benchmarks/robustness.py, 8x8 scans
 LINE_SPAN = 0.85            # a ruled line crosses at least this share of the picture
 LINE_MAX_THICKNESS = 0.5    # ... and is at most this share of the strokes' width thick
 SPECK_SHARE = 0.02          # blobs smaller than this share of the largest one, and thinner than a stroke, are specks
@@ -85,15 +85,15 @@ def paper_brightness(grey: np.ndarray) -> np.ndarray | float:
 
 def _grey_closing(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """ndimage.grey_closing(grey, size, mode="nearest"), pixel for pixel (a square window's maxima and minima
-    need no arithmetic), in OpenCV: a third of SciPy's time (see _label)."""
+    need no arithmetic), in OpenCV, which is faster (see _label)."""
     kernel = np.ones(size, np.uint8)
     return cv2.morphologyEx(grey, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
 
 
 def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """ndimage.label(mask, 8-connected): (labels, count), in OpenCV: a quarter of SciPy's time on a 140x140
-    drawing. Both number the blobs in raster order (identical labels on 300 canvas drawings); the uses here need
-    only the same blobs (areas, the largest, which ones a seed reaches)."""
+    """ndimage.label(mask, 8-connected): (labels, count), in OpenCV, which is faster on a board's drawing. Both
+    number the blobs in raster order; the uses here need only the same blobs (areas, the largest, which ones a seed
+    reaches). tests/test_preprocess.py pins both helpers to SciPy's definitions."""
     count, labels = cv2.connectedComponents(np.ascontiguousarray(mask, dtype=np.uint8), connectivity=8,
                                             ltype=cv2.CV_32S)
     return labels, count - 1
@@ -228,8 +228,8 @@ def page_ink(grey: np.ndarray, work_side=lambda shape: WORK_SIDE) -> tuple[np.nd
 
 
 # The drawing board sends every drawing as it is drawn, so each step here is paid per stroke: the helpers below
-# compute what np.percentile and ndimage.binary_propagation do on a 140x140 canvas, the first in a tenth of its
-# time, the second in under half (benchmarks/load.py; README, "Open loop").
+# compute what np.percentile and ndimage.binary_propagation do, in less time on a board's drawing
+# (benchmarks/load.py).
 
 def _percentile(values: np.ndarray, q: float) -> float:
     """np.percentile(values, q) (linear interpolation), by partial sorting."""

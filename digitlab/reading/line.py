@@ -1,6 +1,6 @@
 """Reading a whole handwritten number: the digits of a line, left to right, with their boxes.
 
-The line is cut at every plausible place (data/segment.py); every run of pieces between two cuts,
+The line is cut at every plausible place (segment.py); every run of pieces between two cuts,
 no wider than a digit can be, is framed like a digit and classified in one batch; then a dynamic
 programme keeps the cuts whose digits are likeliest together (the sum of the log-probabilities of
 each chosen digit, less CUT_PENALTY for every stroke a kept cut goes through). Touching digits are
@@ -12,22 +12,35 @@ digits from being read as one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
-from digitlab.data.preprocess import mnist_style, to_grey
-from digitlab.data.segment import MAX_SEGMENT_WIDTH, find_line
 from digitlab.errors import ImageError
-from digitlab.inference.classifier import Classifier, Prediction
+from digitlab.reading.framing import mnist_style
+from digitlab.reading.images import to_grey
+from digitlab.reading.segment import MAX_SEGMENT_WIDTH, find_line
 
-CUT_PENALTY = 1.0  # log-probability per stroke a kept cut goes through: cutting a stroke costs as much as reading
-                   # a digit at e^-1 = 37% instead of 100%, so a 0 is not read as "67" (its halves) nor a 9 as "63"
-                   # unless the halves read far better. 400 numbers of each kind (not the benchmark's), default model
-                   # seed 1, with TIGHT_BAND's seams: separated digits misread 28 -> 19, touching 46 -> 35 (0.6
-                   # alike; 2: touching 46, 4: 86); seed 2, both changes: 22 -> 15 and 50 -> 35
-                   # (benchmarks/whole_numbers.py)
+# A cut through strokes costs as much as reading a digit at e^-1 = 37% instead of 100%: a 0 is not read as its two
+# halves ("67") nor a 9 as "63" unless the halves read far better than the whole.
+CUT_PENALTY = 1.0  # log-probability per stroke a kept cut goes through; evidence: benchmarks/whole_numbers.py
+
+
+class Answer(Protocol):
+    """What a classifier answers for one 28x28 (inference.classifier.Prediction)."""
+    label: int
+    name: str
+    probabilities: list[float]
+    is_digit: bool
+    digit_score: float | None
+
+
+class Classifier(Protocol):
+    """Anything that reads MNIST-style 28x28 digits: a checkpoint's Predictor, an ONNX model."""
+    def predict_arrays(self, images: np.ndarray) -> Sequence[Answer]: ...
 
 
 @dataclass
@@ -81,7 +94,7 @@ def read_number(classifier: Classifier, picture: Image.Image) -> ReadNumber:
             inks.append(ink)
             images.append(image)
     framed = [i for i, image in enumerate(images) if image is not None]
-    predictions: dict[int, Prediction] = {}
+    predictions: dict[int, Answer] = {}
     if framed:
         answers = classifier.predict_arrays(np.stack([images[i] for i in framed]))
         predictions = dict(zip(framed, answers))

@@ -1,0 +1,63 @@
+"""Pictures in: image files and bytes decoded safely, and their grey levels.
+
+Every picture digitlab reads — a file for `predict` or `read`, a drawing the board receives, a
+folder of photos — is opened here: oversize pictures and decompression bombs are refused before
+they are decoded, and any decoding failure becomes one ImageError naming the source.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from digitlab.errors import ImageError
+
+MAX_PIXELS = 4096 * 4096  # larger images (or decompression bombs) are refused
+
+
+def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open a PNG/JPEG/... from a path or bytes, refusing oversize images before decoding them."""
+    name = "image data" if isinstance(source, (bytes, bytearray)) else str(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+            if image.width * image.height > max_pixels:
+                raise ImageError(f"{name}: image is {image.width}x{image.height}, larger than the "
+                                 f"{max_pixels:,}-pixel limit")
+            image.load()
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a folder, not an image") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{name}: not a readable image ({type(exc).__name__})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{name}: cannot decode image ({exc})") from None
+    return ImageOps.exif_transpose(image)
+
+
+def to_grey(image: Image.Image) -> np.ndarray:
+    """Float grey levels in [0, 1]; transparency is flattened onto a contrasting background.
+
+    Pillow computes the grey levels (ITU-R 601 weights, as for an RGB image) and checks the alpha
+    channel: a browser canvas is an opaque RGBA PNG, and doing this in float arrays was most of
+    the time that preprocessing one drawing from the page took (benchmarks/drawn_digits.py).
+    """
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+        alpha, image = np.asarray(rgba.getchannel("A")), rgba.convert("L")
+        if alpha.min() < 255:
+            # Strokes on a transparent canvas: put them on the background they contrast with.
+            grey, alpha = np.asarray(image, dtype=np.float32) / 255, alpha / np.float32(255)
+            opaque = alpha > 0.5
+            ink_level = grey[opaque].mean() if opaque.any() else 0.0
+            background = 0.0 if ink_level > 0.5 else 1.0
+            return alpha * grey + (1 - alpha) * background
+    grey = np.array(image if image.mode == "L" else image.convert("L"), dtype=np.float32)
+    grey /= 255
+    return grey
