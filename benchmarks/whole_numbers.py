@@ -44,7 +44,7 @@ from digitlab.data.non_digits import FASHION_CLOTHES, KINDS, make_non_digits, sy
 from digitlab.errors import DataError, ImageError
 from digitlab.inference.predictor import Predictor
 from digitlab.reading.framing import preprocess_image
-from digitlab.reading.line import read_number
+from digitlab.reading.page import read_page
 
 SPACING = {"separated": (2, 6), "touching": (0, 1), "overlapping": (-3, -2)}  # gap between digits, pixels at 28x28
 
@@ -77,7 +77,7 @@ def read_numbers(predictor, digits, labels, alone, count: int, spacing: tuple[in
                                     scale=float(rng.uniform(2, 6)), rng=rng)
         truth = "".join(str(int(label)) for label in labels[pick])
         start = time.perf_counter()
-        text = read_number(predictor, picture).text
+        text = read_page(predictor, picture).text
         seconds += time.perf_counter() - start
         right[next(n for n, (lo, hi) in LENGTHS.items() if lo <= length <= hi)].append(text == truth)
         bound.append(alone[pick].all())

@@ -16,9 +16,10 @@ from digitlab.data.non_digits import KINDS, LETTERS, LOOK_LIKE_DIGITS, make_non_
 from digitlab.inference.predictor import Predictor
 from digitlab.reading.framing import preprocess_image
 from digitlab.reading.images import to_grey
-from digitlab.reading.line import read_number
+from digitlab.reading.lines import find_lines
+from digitlab.reading.page import read_page
 from digitlab.reading.refusal import NOT_A_DIGIT, THRESHOLD_KEY, Refusal, refusal_of
-from digitlab.reading.segment import find_line
+from digitlab.reading.segment import cut_line
 from tests.helpers import run_cli
 
 
@@ -33,12 +34,12 @@ def reader(reader_run):
     return Predictor.from_checkpoint(reader_run)
 
 
-def _numbers(digits, labels, count, gap, seed, length=None):
+def _numbers(digits, labels, count, gap, seed, length=None, scales=(2, 5)):
     rng = np.random.default_rng(seed)
     for k in range(count):
         pick = rng.integers(len(digits), size=length or int(rng.integers(1, 7)))
         picture, boxes = number_picture(list(digits[pick]), gap, light_on_dark=k % 2 == 1,
-                                        scale=float(rng.uniform(2, 5)), rng=rng)
+                                        scale=float(rng.uniform(*scales)), rng=rng)
         yield picture, boxes, "".join(str(int(v)) for v in labels[pick])
 
 
@@ -117,10 +118,11 @@ def test_a_model_without_the_class_never_refuses(trained_run, test_digits):
 def test_cuts_between_separated_digits_and_seams_that_never_cross(test_digits):
     digits, _ = test_digits
     picture, boxes = number_picture(list(digits[:5]), gap=5, scale=4)
-    line = find_line(to_grey(picture))
-    assert 60 <= line.height * line.scale <= 112  # the digits are 28 * 4 = 112 pixels tall, their ink less
-    assert (np.diff(line.seams, axis=0) >= 0).all()
-    cuts = line.seams.mean(axis=1) * line.scale  # in the picture's pixels
+    [line] = find_lines(to_grey(picture))
+    cut = cut_line(line)
+    assert 60 <= cut.height * line.page.scale <= 112  # the digits are 28 * 4 = 112 pixels tall, their ink less
+    assert (np.diff(cut.seams, axis=0) >= 0).all()
+    cuts = (cut.seams.mean(axis=1) + line.origin[0]) * line.page.scale  # in the picture's pixels
     for left, right in zip(boxes, boxes[1:]):  # a cut in every gap between two digits
         assert ((cuts > left[2] - 2) & (cuts < right[0] + 2)).any()
 
@@ -130,7 +132,7 @@ def test_numbers_of_real_digits_are_read(reader, test_digits, gap, at_least):
     digits, labels = test_digits
     right = 0
     for picture, boxes, truth in _numbers(digits, labels, 20, gap, seed=gap + 10):
-        number = read_number(reader, picture)
+        number = read_page(reader, picture)
         right += number.text == truth
         if number.text == truth:  # each box on its digit, left to right, in the picture's pixels
             for found, true in zip([d.box for d in number.digits], boxes):
@@ -141,24 +143,24 @@ def test_numbers_of_real_digits_are_read(reader, test_digits, gap, at_least):
 
 def test_one_and_twelve_digits_both_polarities(reader, test_digits):
     digits, labels = test_digits
-    singles = [read_number(reader, p).text == t for p, _, t in _numbers(digits, labels, 6, 3, 1, length=1)]
+    singles = [read_page(reader, p).text == t for p, _, t in _numbers(digits, labels, 6, 3, 1, length=1)]
     assert sum(singles) >= 5, singles
     # twelve digits: every digit found, in place; a number is right only if all twelve are (~85% at 98.7% each)
-    texts = [(read_number(reader, p).text, t) for p, _, t in _numbers(digits, labels, 6, 3, 2, length=12)]
+    texts = [(read_page(reader, p).text, t) for p, _, t in _numbers(digits, labels, 6, 3, 2, length=12)]
     assert sum(len(text) == 12 for text, _ in texts) >= 5, texts
     wrong = sum(a != b for text, truth in texts if len(text) == 12 for a, b in zip(text, truth))
     assert wrong <= 4, texts
 
 
 def test_a_number_small_on_a_large_page_reads_as_alone_with_boxes_on_the_page(reader, test_digits):
-    # a phone photo of a page: the number a few hundred pixels wide on 4000x3000; read whole, its digits were
-    # averaged down to ~7 pixels tall
+    # a phone photo of a page: the number a few hundred pixels wide on 4000x3000, its digits 84-140 pixels tall; a
+    # 12-megapixel page is read averaged down by 2 (lines.MAX_WORK_PIXELS), which leaves them tall enough to read
     digits, labels = test_digits
-    for picture, _, _ in _numbers(digits, labels, 4, 4, seed=7):
-        alone = read_number(reader, picture)
+    for picture, _, _ in _numbers(digits, labels, 4, 4, seed=7, scales=(3, 5)):
+        alone = read_page(reader, picture)
         page = Image.new("L", (4000, 3000), picture.convert("L").getpixel((0, 0)))  # its paper, either polarity
         page.paste(picture.convert("L"), (2100, 1300))
-        on_page = read_number(reader, page)
+        on_page = read_page(reader, page)
         assert on_page.text == alone.text
         for far, near in zip(on_page.digits, alone.digits):
             assert np.allclose(far.box, np.add(near.box, [2100, 1300, 2100, 1300]), atol=12), (far.box, near.box)
@@ -187,19 +189,20 @@ def test_broken_strokes_stay_one_digit(reader):
     five = _drawn((200, 200), [[(80, 40), (75, 95), (130, 95), (140, 140), (120, 170), (65, 170)],
                                [(92, 35), (150, 35)]])
     seven = _drawn((200, 200), [[(50, 40), (150, 40)], [(150, 40), (90, 180)]], dotted=True)
-    assert [read_number(reader, p).text for p in (four, five, seven)] == ["4", "5", "7"]
+    assert [read_page(reader, p).text for p in (four, five, seven)] == ["4", "5", "7"]
 
 
 def test_a_one_touching_its_neighbour_along_its_side_is_cut_off(reader):
     """The seam from the column between them finds a free path round the 1 and cuts nothing there; the
     nearly straight seam kept beside it does: the cut between them goes through one stroke."""
     ten = _drawn((240, 200), strokes=[[(62, 30), (62, 170)]], rings=[(68, 35, 150, 165)])
-    line = find_line(to_grey(ten))
-    cuts = np.median(line.seams, axis=1) * line.scale
+    [line] = find_lines(to_grey(ten))
+    cut = cut_line(line)
+    cuts = (np.median(cut.seams, axis=1) + line.origin[0]) * line.page.scale
     between = (cuts > 64) & (cuts < 76)  # the 1's ink ends at 69, the 0's begins at 68
-    assert between.any() and line.strokes[between].max() == 1, (cuts, line.strokes)
-    assert line.strokes[0] == line.strokes[-1] == 0
-    assert read_number(reader, ten).text == "10"
+    assert between.any() and cut.strokes[between].max() == 1, (cuts, cut.strokes)
+    assert cut.strokes[0] == cut.strokes[-1] == 0
+    assert read_page(reader, ten).text == "10"
 
 
 @pytest.mark.parametrize("width", [60, 100, 140])
@@ -207,11 +210,11 @@ def test_a_round_zero_is_read_whole_not_as_its_halves(reader, width):
     """A 0 as wide as it is tall spans more candidate cuts than a digit of MNIST's shape; its halves read as
     digits too ("13"), but each cut through it goes through two strokes."""
     zero = _drawn((width + 80, 200), rings=[(40, 30, 40 + width, 170)])
-    assert read_number(reader, zero).text == "0"
+    assert read_page(reader, zero).text == "0"
 
 
 def test_no_ink_reads_as_nothing(reader):
-    number = read_number(reader, Image.new("L", (300, 100), 255))
+    number = read_page(reader, Image.new("L", (300, 100), 255))
     assert number.text == "" and number.digits == []
 
 
@@ -228,7 +231,8 @@ def test_read_command(reader_run, test_digits, tmp_path):
     assert [a["image"] for a in answers] == paths
     assert sum(a["text"] == t for a, t in zip(answers, truths)) >= 2
     for a in answers:
-        assert set(a) == {"image", "text", "digits"}
+        assert set(a) == {"image", "text", "digits", "lines"} and len(a["lines"]) == 1
+        assert a["lines"][0]["text"] == a["text"] and a["lines"][0]["numbers"][0]["digits"] == a["digits"]
         for d in a["digits"]:
             assert set(d) >= {"digit", "probability", "box", "is_digit"} and len(d["box"]) == 4
     assert len(list((tmp_path / "in").glob("n0.*.input.png"))) == len(answers[0]["digits"])
@@ -280,7 +284,7 @@ def test_explain_command_writes_the_pictures(reader_run, test_digits, tmp_path):
     lambda: Image.new("RGBA", (1, 1)),                                              # one transparent pixel
 ])
 def test_degenerate_pictures_never_fail(reader, make):
-    number = read_number(reader, make())
+    number = read_page(reader, make())
     assert isinstance(number.text, str) and len(number.digits) <= 20
     assert all(len(d.box) == 4 for d in number.digits)
 

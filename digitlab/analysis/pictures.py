@@ -11,7 +11,9 @@ preprocessing as `predict`, so what they measure is what a user gets.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -141,3 +143,174 @@ def number_picture(digits: list[np.ndarray], gap: int = 4, light_on_dark: bool =
         (round(ink.shape[1] * scale), round(ink.shape[0] * scale)), Image.Resampling.BICUBIC)
     strength = np.asarray(big, np.float32) / 255
     return _picture(255 * strength if light_on_dark else _on_paper(strength)), boxes
+
+
+# -- a photo of a page of handwritten numbers --------------------------------------------------------------------------
+
+PAPERS = ("ruled", "squared", "plain")
+INKS = {"blue": (30, 50, 150), "black": (25, 25, 30)}
+
+
+@dataclass
+class PagePhoto:
+    """A photo of a page: the picture, each line's text (numbers joined by one space) top to bottom, and each
+    line's box [x0, y0, x1, y1] in the photo's pixels."""
+    picture: Image.Image
+    lines: list[str]
+    boxes: list[list[int]]
+
+
+@dataclass
+class PageStyle:
+    """How a page is written and photographed; `random_page_style` draws one."""
+    size: tuple[int, int] = (2400, 1800)   # the photo's (width, height)
+    digit_height: float = 100.0            # pixels
+    line_spacing: float = 2.2              # baseline to baseline, in digit heights
+    paper: str = "ruled"
+    ink: str = "blue"
+    tilt: float = 0.0                      # degrees, anticlockwise
+    curve: float = 0.0                     # how far a line's middle sags below its ends, in digit heights
+    darkest: float = 1.0                   # the light: brightness of the page's darkest corner (1: even light)
+    noise: float = 0.0                     # sensor noise, grey levels
+    jpeg: int | None = None                # JPEG quality; None: no JPEG
+
+
+def random_page_style(rng: np.random.Generator, size: tuple[int, int] = (2400, 1800), lines: int = 4) -> PageStyle:
+    """A phone photo of a page: uneven light, ruled, squared or plain paper, blue or black ink, JPEG noise, up to
+    5 degrees of tilt and lines that are not quite straight."""
+    digit_height = float(rng.uniform(0.045, 0.07) * min(size))
+    room = (size[1] * 0.85) / max(lines, 1) / digit_height  # the spacing that still fits every line
+    return PageStyle(size=size, digit_height=digit_height, line_spacing=float(min(rng.uniform(1.6, 2.6), room)),
+                     paper=str(rng.choice(PAPERS, p=[0.45, 0.3, 0.25])), ink=str(rng.choice(list(INKS))),
+                     tilt=float(rng.uniform(-5, 5)), curve=float(rng.uniform(-0.3, 0.3)),
+                     darkest=float(rng.uniform(0.45, 0.8)), noise=float(rng.uniform(2, 6)),
+                     jpeg=int(rng.integers(60, 90)))
+
+
+def _digit_ink(digit: np.ndarray, height: float) -> np.ndarray:
+    """An MNIST digit cropped to its ink and scaled so that MNIST's 20-pixel box is `height` pixels."""
+    d = np.asarray(digit, np.float32) / 255
+    rows, cols = np.flatnonzero(d.max(axis=1) > 0.15), np.flatnonzero(d.max(axis=0) > 0.15)
+    crop = d[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] if len(rows) else d[12:16, 12:16]
+    scale = height / 20
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    return np.clip(np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BICUBIC)), 0, 1)
+
+
+def _write_line(ink: np.ndarray, text: str, digits: dict, x: float, baseline, height: float,
+                rng: np.random.Generator, hand) -> list[float]:
+    """Write `text` on `ink` from x along `baseline(x)`, real digits for digits and template strokes for signs;
+    the line's box [x0, y0, x1, y1]."""
+    from digitlab.data.handwriting import SIGNS, render
+    signs = {g.char: g for g in SIGNS}
+    box = [np.inf, np.inf, -np.inf, -np.inf]
+    for char in text:
+        if char == " ":
+            x += height * rng.uniform(0.9, 2.2)
+            continue
+        if char.isdigit():
+            glyph = _digit_ink(digits[int(char)][rng.integers(len(digits[int(char)]))], height)
+            top = baseline(x) - glyph.shape[0] + height * rng.normal(0, 0.03)
+            left = x
+        else:
+            glyph, (mx, my) = render(signs[char], height, hand, rng)
+            left = x + signs[char].width * height / 2 - mx + 0.5 * height * hand.slant
+            top = baseline(x) - 0.5 * height - my
+        y0, x0 = int(round(top)), int(round(left))
+        region = ink[y0:y0 + glyph.shape[0], x0:x0 + glyph.shape[1]]
+        np.maximum(region, glyph[:region.shape[0], :region.shape[1]], out=region)
+        rows, cols = np.nonzero(glyph > 0.3)
+        if len(rows):
+            box = [min(box[0], x0 + cols.min()), min(box[1], y0 + rows.min()), max(box[2], x0 + cols.max() + 1),
+                   max(box[3], y0 + rows.max() + 1)]
+        x = left + glyph.shape[1] + height * rng.uniform(0.05, 0.3)
+    return box
+
+
+def _paper(shape: tuple[int, int], style: PageStyle, baselines: list[float], rng: np.random.Generator) -> np.ndarray:
+    """Float RGB paper with its rulings: lines under the writing (and between), or a grid of squares."""
+    paper = np.empty((*shape, 3), np.float32)
+    paper[:] = np.array([250, 247, 240], np.float32) - rng.uniform(0, 12, 3)
+    colour = np.array([150, 180, 230], np.float32)
+    thickness = int(rng.integers(2, 4))
+    if style.paper == "ruled":
+        step = style.line_spacing * style.digit_height / int(rng.integers(1, 3))
+        first = baselines[0] + 0.04 * style.digit_height
+        for y in np.arange(first - step * int(first // step), shape[0], step):
+            paper[int(y):int(y) + thickness] = colour
+        if rng.random() < 0.5:  # a margin line
+            x = int(shape[1] * 0.07)
+            paper[:, x:x + thickness] = (225, 120, 120)
+    elif style.paper == "squared":
+        step = style.digit_height * rng.uniform(0.5, 0.65)
+        grid = np.array([190, 200, 215], np.float32)
+        for y in np.arange(rng.uniform(0, step), shape[0], step):
+            paper[int(y):int(y) + thickness - 1] = grid
+        for x in np.arange(rng.uniform(0, step), shape[1], step):
+            paper[:, int(x):int(x) + thickness - 1] = grid
+    return paper
+
+
+def page_photo(texts: list[str], digits: dict[int, np.ndarray], rng: np.random.Generator,
+               style: PageStyle | None = None) -> PagePhoto:
+    """A photo of a page on which each of `texts` is written on its own line, top to bottom.
+
+    Digits are real handwritten ones (`digits`: label -> uint8 (N, 28, 28), e.g. MNIST test digits), signs
+    (. , - / :) are drawn from stroke templates (data/handwriting.py); a space is the gap between two numbers.
+    """
+    from digitlab.data.handwriting import Hand
+    style = style or random_page_style(rng, lines=len(texts))
+    width, height = style.size
+    pad = int(0.12 * max(width, height))  # written larger than the photo, turned, then cropped: no blank corners
+    shape = (height + 2 * pad, width + 2 * pad)
+    h = style.digit_height
+    first = pad + 0.5 * (height - (len(texts) - 1) * style.line_spacing * h) + 0.5 * h
+    baselines = [first + k * style.line_spacing * h for k in range(len(texts))]
+    ink = np.zeros(shape, np.float32)
+    hand = Hand.random(rng, wobble=(0.005, 0.02), pen=(0.11, 0.15))
+    boxes = []
+    for text, base in zip(texts, baselines):
+        start = pad + width * rng.uniform(0.06, 0.16)
+        sag, slope = style.curve * h, rng.normal(0, 0.01)
+
+        def baseline(x, base=base, sag=sag, slope=slope):
+            u = (x - pad) / width - 0.5
+            return base + sag * (1 - 4 * u * u) + slope * (x - pad - width / 2)
+        boxes.append(_write_line(ink, text, digits, start, baseline, h, rng, hand))
+    paper = _paper(shape, style, baselines, rng)
+    colour = np.array(INKS[style.ink], np.float32) + rng.normal(0, 6, 3).astype(np.float32)
+    # the page turned in the photo (OpenCV: anticlockwise for a positive angle, as Pillow's rotate), then cropped
+    turn = cv2.getRotationMatrix2D((shape[1] / 2, shape[0] / 2), style.tilt, 1.0)
+    turn[:, 2] -= pad
+    paper = cv2.warpAffine(paper, turn, (width, height), flags=cv2.INTER_LINEAR)
+    ink = cv2.warpAffine(ink, turn, (width, height), flags=cv2.INTER_LINEAR)[..., None]
+    rgb = (paper * (1 - ink) + colour * ink) * _light((height, width), style.darkest, rng)[..., None]
+    if style.noise:
+        rgb += rng.standard_normal(rgb.shape, dtype=np.float32) * np.float32(style.noise)
+    picture = Image.fromarray(np.clip(rgb, 0, 255, out=rgb).astype(np.uint8))
+    if style.jpeg:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=style.jpeg)
+        picture = Image.open(io.BytesIO(buffer.getvalue()))
+    return PagePhoto(picture, list(texts), [_turned_box(b, style.tilt, shape, pad) for b in boxes])
+
+
+def _light(shape: tuple[int, int], darkest: float, rng: np.random.Generator) -> np.ndarray:
+    """Brightness across the photo: light falling off from one side to the opposite corner, down to `darkest`."""
+    angle = rng.uniform(0, 2 * np.pi)
+    xs = (np.arange(shape[1], dtype=np.float32) / shape[1] - 0.5) * np.float32(np.cos(angle))
+    ys = (np.arange(shape[0], dtype=np.float32) / shape[0] - 0.5) * np.float32(np.sin(angle))
+    along = ys[:, None] + xs[None, :]
+    along = (along - along.min()) / max(float(along.max() - along.min()), 1e-6)
+    return (darkest + (1 - darkest) * along ** rng.uniform(0.6, 1.6)).astype(np.float32)
+
+
+def _turned_box(box: list[float], tilt: float, shape: tuple[int, int], pad: int) -> list[int]:
+    """A box on the written page -> the box around it in the photo (the page turned by `tilt` about its centre,
+    then cropped by `pad`)."""
+    cx, cy = shape[1] / 2, shape[0] / 2
+    a = np.radians(tilt)
+    xs, ys = np.array([box[0], box[2], box[2], box[0]]) - cx, np.array([box[1], box[1], box[3], box[3]]) - cy
+    # PIL's rotate turns the picture anticlockwise by `tilt`: a point moves by the same rotation on screen
+    tx, ty = xs * np.cos(a) + ys * np.sin(a) + cx - pad, -xs * np.sin(a) + ys * np.cos(a) + cy - pad
+    return [int(tx.min()), int(ty.min()), int(np.ceil(tx.max())), int(np.ceil(ty.max()))]

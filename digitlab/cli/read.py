@@ -1,10 +1,16 @@
-"""digitlab read: the whole numbers written in image files (a line of 1-12 digits each).
+"""digitlab read: the numbers written in image files, line by line — a number, a list, a page.
 
 Each picture's ink is separated from the paper as for `predict` (any pen, paper, light, either
-polarity), the line is cut into digits where the classifier reads them best (touching digits are
-split, a digit drawn in several strokes stays whole), and each digit goes through MNIST's
-preprocessing. --json prints one list with, per image, the text and each digit's box (in the
-picture's pixels, left to right) and probability. Pictures with no ink read as "".
+polarity), the page is turned straight and its lines found, top to bottom, each line is cut into
+digits where the classifier reads them best (touching digits are split, a digit drawn in several
+strokes stays whole), and the signs written in numbers are read by their shape: a decimal point or
+comma, a minus, a date's slash, a time's colon (--digits-only reads digits alone). Numbers on one
+line are those a clearly wider gap separates.
+
+The plain output is one line per line found (FILE: TEXT). --json prints one list with, per image,
+"text" (the lines joined by newlines), "lines" (each with its text, box and numbers, each number with
+its text, box and characters) and "digits" (every character read, in reading order); boxes are
+[x0, y0, x1, y1] in the picture's pixels. A picture with no ink reads as "" with no lines.
 """
 
 from __future__ import annotations
@@ -18,34 +24,39 @@ from digitlab.reading.images import load_image
 
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("read", help="read whole numbers in image files", description=__doc__)
+    p = commands.add_parser("read", help="read the numbers written in image files, line by line",
+                            description=__doc__)
     p.set_defaults(run=run)
     add_model_and_images(p)
+    p.add_argument("--digits-only", action="store_true",
+                   help="read digits alone: no decimal points, commas, minus signs, slashes or colons")
     p.add_argument("--show-input", metavar="DIR",
                    help="also write the 28x28 each digit became to DIR as NAME.INDEX.input.png "
-                        "(INDEX: 0 for the leftmost digit)")
+                        "(INDEX: 0 for the first digit read)")
     add_device(p)
     add_json(p)
 
 
 def run(args) -> int:
-    from digitlab.reading.line import read_number
+    from digitlab.reading.page import read_page
     predictor = load_predictor(args)
     if not predictor.reads_digits:
         raise ConfigError("read needs a digit model (grey 28x28); this one classifies pictures")
     results = []
     for path in args.images:
-        number = read_number(predictor, load_image(path))
+        page = read_page(predictor, load_image(path), signs=not args.digits_only)
         if args.show_input:
-            names = [f"{Path(path).stem}.{i}.png" for i in range(len(number.digits))]
-            write_inputs(number.inputs, names, Path(args.show_input))
-        results.append({"image": str(path), **number.to_dict()})
+            names = [f"{Path(path).stem}.{i}.png" for i in range(len(page.inputs))]
+            write_inputs(page.inputs, names, Path(args.show_input))
+        results.append({"image": str(path), **page.to_dict()})
     if args.json:
         print_json(results)
         return 0
     for r in results:
-        refused = sum(not d["is_digit"] for d in r["digits"])
+        refused = sum(not (d["is_digit"] or d["sign"]) for d in r["digits"])
         note = f"  ({refused} mark{'s' * (refused != 1)} that {'are' if refused != 1 else 'is'} no digit)" \
             if refused else ""
-        print(f"{r['image']}: {r['text'] or 'no digits'}{note}")
+        for line in r["lines"] or [{"text": ""}]:
+            print(f"{r['image']}: {line['text'] or 'no digits'}{note}")
+            note = ""
     return 0

@@ -52,6 +52,10 @@ EVEN_WINDOW = 0.5           # the paper is evenly lit (one brightness) when a cl
 LINE_SPAN = 0.85            # a ruled line crosses at least this share of the picture
 LINE_MAX_THICKNESS = 0.5    # ... and is at most this share of the strokes' width thick
 SPECK_SHARE = 0.02          # blobs smaller than this share of the largest one, and thinner than a stroke, are specks
+RULE_LENGTH = 3.0           # on a page, in text heights: a straight run of ink this long is a ruling, not writing
+LINE_SLACK = 2              # ... allowing it to wander this many pixels across (a page straightened not quite flat)
+LINE_GAP = 5                # ... and to be broken by gaps this many pixels long (a faint line in a noisy photo);
+FAINT_LINE = 0.7            # ... it is a ruling if no darker than this share of the writing's ink, or thin
 CROP_MARGIN = 0.25          # paper kept around the ink, as a share of its larger side, when a large picture is read
                             # again cropped to its ink (page_ink)
 
@@ -167,9 +171,13 @@ def remove_specks(mask: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
+def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE, text_height: float | None = None) -> np.ndarray:
     """Grey levels in [0, 1] of any picture of a digit -> ink strength in [0, 1], paper at 0, averaged
     down by shrink_factor(grey.shape, work_side) first.
+
+    `text_height` (pixels, once averaged down): the picture is a page of writing whose digits are about that
+    tall; its rulings and grid lines are then found as long straight runs of ink (long_lines), which a page
+    turned or bent a little leaves across many rows, rather than as rows that cross the whole picture.
 
     Raises ImageError when there is no ink: an empty page, or one with only ruled lines or specks.
     """
@@ -178,7 +186,7 @@ def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
     grey = paper_up(shrink(grey.astype(np.float32, copy=False), work_side))
     paper = paper_brightness(grey)
     contrast = np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0).astype(np.float32, copy=False)
-    if _strongest_patch(contrast) < MIN_CONTRAST:
+    if strongest_patch(contrast) < MIN_CONTRAST:
         raise ImageError("no digit found: the image is blank (no ink that stands out from the background)")
     peak = float(contrast.max())
     level = MIN_INK_FRACTION * peak
@@ -186,7 +194,8 @@ def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
     if sample.std() > 0:
         level = max(level, min(float(threshold_otsu(sample)), 0.5 * peak))
     # lines are looked for among all the ink, faint included: a light blue ruling is fainter than a pen
-    lines = ruled_lines(contrast > FAINT_INK_FRACTION * peak)
+    faint_ink = contrast > FAINT_INK_FRACTION * peak
+    lines = ruled_lines(faint_ink) if text_height is None else long_lines(faint_ink, contrast, level, text_height)
     strokes = remove_specks((contrast > level) & ~lines)
     if not strokes.any():
         raise ImageError("no digit found: only lines or specks, no strokes")
@@ -195,6 +204,79 @@ def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
     faint = (contrast > FAINT_INK_FRACTION * strength) & ~lines
     ink = _connected_to(strokes, faint | strokes)
     return np.clip(np.where(ink, contrast, 0.0) / strength, 0.0, 1.0).astype(np.float32)
+
+
+def long_lines(mask: np.ndarray, contrast: np.ndarray, level: float, text_height: float) -> np.ndarray:
+    """The pixels of a page's rulings, grid lines and underlines in an ink mask: straight horizontal or vertical
+    runs at least RULE_LENGTH text heights long, with a pixel of margin for their faint edges; but not where a
+    stroke crosses them, nor a stroke written along a ruling and darker than it (the foot of a 2 on its line).
+
+    A line a little off the horizontal (a page straightened to a fraction of a degree, a page that bends) is a
+    staircase of short runs, and a faint one is broken where noise took pixels away: the runs are looked for in
+    the mask thickened by LINE_SLACK pixels across them and with gaps of up to LINE_GAP pixels along them closed.
+    """
+    length = max(8, int(RULE_LENGTH * text_height))
+    marks = mask.astype(np.uint8)
+    slack = 2 * LINE_SLACK + 1
+    found = []
+    for run, across, gap in (((1, length), (slack, 1), (1, LINE_GAP)), ((length, 1), (1, slack), (LINE_GAP, 1))):
+        thick = cv2.morphologyEx(cv2.dilate(marks, np.ones(across, np.uint8)), cv2.MORPH_CLOSE, np.ones(gap, np.uint8))
+        found.append(cv2.dilate(cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones(run, np.uint8)),
+                                np.ones(across, np.uint8)).astype(bool))
+    if not (found[0].any() or found[1].any()):
+        return found[0]
+    # a ruling is thinner or fainter than the writing's strokes; a row of 7s whose bars nearly meet is neither
+    writing = mask & ~(found[0] | found[1]) & (contrast > level)
+    most = max(2.0, LINE_MAX_THICKNESS * stroke_width(writing))
+    faint = FAINT_LINE * (_percentile(contrast[writing], 95) if writing.any() else 1.0)
+    horizontal, vertical = (_rulings(band, mask, contrast, axis, most, faint) & mask for axis, band in enumerate(found))
+    lines = horizontal | vertical
+    if not lines.any():
+        return lines
+    strokes = mask & ~lines & (contrast > level)
+    reach = max(2, int(round(0.08 * text_height)))  # a ruling is thinner than this; strokes on both sides cross it
+    crossing = (horizontal & _on_both_sides(strokes, reach, axis=0)) | (vertical & _on_both_sides(strokes, reach, 1))
+    on_line, ink = float(np.median(contrast[lines])), _percentile(contrast[strokes], 95) if strokes.any() else 1.0
+    darker = contrast > (on_line + ink) / 2 if on_line < 0.75 * ink else np.zeros_like(lines)
+    keep = crossing | (darker & lines)
+    grown = cv2.dilate(horizontal.astype(np.uint8), np.ones((3, 1), np.uint8)).astype(bool)
+    grown |= cv2.dilate(vertical.astype(np.uint8), np.ones((1, 3), np.uint8)).astype(bool)
+    return grown & ~cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def _rulings(bands: np.ndarray, mask: np.ndarray, contrast: np.ndarray, axis: int, most: float,
+             faint: float) -> np.ndarray:
+    """The bands (running across `axis`) that are rulings: their ink in `mask` no thicker than `most` pixels
+    along most of their length (the median over their columns, or rows for upright bands: writing crossing a
+    ruling here and there does not make it thick), or no darker than `faint` (the median of their ink)."""
+    bands, mask, contrast = (bands, mask, contrast) if axis == 0 else (bands.T, mask.T, contrast.T)
+    count, labels = cv2.connectedComponents(bands.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros_like(bands if axis == 0 else bands.T)
+    columns = np.broadcast_to(np.arange(bands.shape[1]), bands.shape)
+    per_column = np.bincount(labels[mask] * bands.shape[1] + columns[mask],
+                             minlength=count * bands.shape[1]).reshape(count, bands.shape[1]).astype(np.float64)
+    per_column[per_column == 0] = np.nan  # columns the band has no ink in (a gap in a faint line)
+    with np.errstate(all="ignore"):
+        thickness = np.nan_to_num(np.nanmedian(per_column, axis=1), nan=np.inf)
+    darkness = np.array([np.median(contrast[mask & (labels == k)]) if k else 1.0 for k in range(count)])
+    keep = (thickness <= most) | (darkness <= faint)
+    keep[0] = False
+    rulings = keep[labels]
+    return rulings if axis == 0 else rulings.T
+
+
+def _on_both_sides(strokes: np.ndarray, reach: int, axis: int) -> np.ndarray:
+    """Pixels with stroke pixels within `reach` before them and after them along `axis`."""
+    before, after = np.zeros_like(strokes), np.zeros_like(strokes)
+    n = strokes.shape[axis]
+    for d in range(1, min(reach, n - 1) + 1):
+        head = [slice(None)] * 2
+        tail = [slice(None)] * 2
+        head[axis], tail[axis] = slice(d, None), slice(None, n - d)
+        before[tuple(head)] |= strokes[tuple(tail)]
+        after[tuple(tail)] |= strokes[tuple(head)]
+    return before & after
 
 
 def page_ink(grey: np.ndarray, work_side=lambda shape: WORK_SIDE) -> tuple[np.ndarray, int, int, int]:
@@ -256,10 +338,12 @@ def shrink_factor(shape: tuple[int, ...], side: int = WORK_SIDE) -> int:
 
 def shrink(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     """`grey` averaged down by shrink_factor (as it is if already small enough)."""
-    factor = shrink_factor(grey.shape, side)
-    if factor <= 1:
-        return grey
-    return _block_means(grey, factor)
+    return average_down(grey, shrink_factor(grey.shape, side))
+
+
+def average_down(grey: np.ndarray, factor: int) -> np.ndarray:
+    """`grey` averaged down by a whole `factor` (as it is for 1)."""
+    return grey if factor <= 1 else _block_means(grey, factor)
 
 
 def _block_means(grey: np.ndarray, factor: int) -> np.ndarray:
@@ -271,7 +355,7 @@ def _block_means(grey: np.ndarray, factor: int) -> np.ndarray:
     return np.asarray(Image.fromarray(values, mode="F").reduce(factor))
 
 
-def _strongest_patch(contrast: np.ndarray) -> float:
+def strongest_patch(contrast: np.ndarray) -> float:
     """The contrast of the darkest 2x2 patch: a lone dark pixel (sensor noise) is not ink."""
     if min(contrast.shape) < 2:
         return float(contrast.max())

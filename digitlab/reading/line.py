@@ -1,4 +1,4 @@
-"""Reading a whole handwritten number: the digits of a line, left to right, with their boxes.
+"""Reading the digits of one line of writing, left to right, with their boxes.
 
 The line is cut at every plausible place (segment.py); every run of pieces between two cuts,
 no wider than a digit can be, is framed like a digit and classified in one batch; then a dynamic
@@ -13,16 +13,14 @@ digits from being read as one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import numpy as np
-from PIL import Image
 
 from digitlab.errors import ImageError
 from digitlab.reading.framing import mnist_style
-from digitlab.reading.images import to_grey
-from digitlab.reading.segment import MAX_SEGMENT_WIDTH, find_line
+from digitlab.reading.segment import MAX_SEGMENT_WIDTH, Cuts
 
 # A cut through strokes costs as much as reading a digit at e^-1 = 37% instead of 100%: a 0 is not read as its two
 # halves ("67") nor a 9 as "63" unless the halves read far better than the whole.
@@ -45,54 +43,50 @@ class Classifier(Protocol):
 
 @dataclass
 class ReadDigit:
+    """One character read: a digit, a mark refused as no digit (is_digit False), or a sign (sign True)."""
     digit: str
     probability: float
     box: list[int]                 # [x0, y0, x1, y1] in the picture's pixels
     is_digit: bool = True
     digit_score: float | None = None
+    sign: bool = False
+
+    @property
+    def text(self) -> str:
+        """What it adds to the text read: its character, or nothing for a mark that is no digit."""
+        return self.digit if self.is_digit or self.sign else ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
-class ReadNumber:
-    text: str                      # the digits read (those refused as no digit left out)
-    digits: list[ReadDigit] = field(default_factory=list)
-    inputs: np.ndarray | None = None  # uint8 (digits, 28, 28): what the model read for each digit
+class Token:
+    """A character read on a line, with where it lies along the line (columns of the line's pixels) and the
+    28x28 the model read (None for a sign)."""
+    read: ReadDigit
+    left: int
+    right: int
+    input28: np.ndarray | None = None
 
-    def to_dict(self) -> dict:
-        return {"text": self.text, "digits": [asdict(d) for d in self.digits]}
 
-
-def _joined(left: ReadDigit, right: ReadDigit) -> ReadDigit:
+def _joined(left: Token, right: Token) -> Token:
     """Two neighbouring refused marks as one: the union of their boxes, the guess of the more digit-like."""
-    guess = max(left, right, key=lambda d: d.digit_score)
-    box = [min(left.box[0], right.box[0]), min(left.box[1], right.box[1]),
-           max(left.box[2], right.box[2]), max(left.box[3], right.box[3])]
-    return ReadDigit(guess.digit, guess.probability, box, False, guess.digit_score)
+    a, b = left.read, right.read
+    guess = max(a, b, key=lambda d: d.digit_score)
+    box = [min(a.box[0], b.box[0]), min(a.box[1], b.box[1]), max(a.box[2], b.box[2]), max(a.box[3], b.box[3])]
+    return Token(ReadDigit(guess.digit, guess.probability, box, False, guess.digit_score), left.left, right.right,
+                 left.input28)
 
 
-def read_number(classifier: Classifier, picture: Image.Image) -> ReadNumber:
-    """The number written in `picture` (a line of digits, either polarity, any size); "" if no ink."""
-    try:
-        line = find_line(to_grey(picture))
-    except ImageError:
-        return ReadNumber("", [], np.zeros((0, 28, 28), np.uint8))
-    cuts = len(line.seams)
-    spans, inks, images = [], [], []
-    for first in range(cuts - 1):
-        for last in range(first + 1, cuts):
-            if last > first + 1 and line.wide[last - 1]:  # blank space wider than a gap within a digit
-                break
-            ink = line.segment(first, last)
-            width = line.width(ink)
-            if width > MAX_SEGMENT_WIDTH * line.height and last > first + 1:
-                break
-            try:
-                image = mnist_style(ink) if width else None
-            except ImageError:  # a sliver too faint to be ink
-                image = None
-            spans.append((first, last))
-            inks.append(ink)
-            images.append(image)
+def _columns(ink: np.ndarray) -> tuple[int, int]:
+    cols = np.flatnonzero(ink.any(axis=0))
+    return int(cols[0]), int(cols[-1]) + 1
+
+
+def read_line(classifier: Classifier, cuts: Cuts) -> list[Token]:
+    """The digits of a line (and the marks on it that are no digit), left to right."""
+    spans, inks, images = _segments(cuts)
     framed = [i for i, image in enumerate(images) if image is not None]
     predictions: dict[int, Answer] = {}
     if framed:
@@ -100,25 +94,48 @@ def read_number(classifier: Classifier, picture: Image.Image) -> ReadNumber:
         predictions = dict(zip(framed, answers))
 
     # best[k]: the likeliest reading of the ink left of cut k, as (log-probability, segments chosen)
-    best: list[tuple[float, list[int]]] = [(0.0, [])] + [(-np.inf, [])] * (cuts - 1)
+    count = len(cuts.seams)
+    best: list[tuple[float, list[int]]] = [(0.0, [])] + [(-np.inf, [])] * (count - 1)
     for index, (first, last) in enumerate(spans):
         if best[first][0] == -np.inf:
             continue
         p = predictions.get(index)
         score = best[first][0] + (np.log(max(p.probabilities[p.label], 1e-12)) if p else 0.0)
-        score -= CUT_PENALTY * line.strokes[last]  # 0 for the last cut, the picture's right edge
+        score -= CUT_PENALTY * cuts.strokes[last]  # 0 for the last cut, the line's right edge
         if score > best[last][0]:
             best[last] = (score, best[first][1] + ([index] if p else []))
 
-    digits, inputs = [], []
+    tokens: list[Token] = []
     for index in best[-1][1]:
         p = predictions[index]
-        read = ReadDigit(p.name, round(p.probabilities[p.label], 4), line.box(inks[index]), p.is_digit,
+        read = ReadDigit(p.name, round(p.probabilities[p.label], 4), cuts.line.box(inks[index]), p.is_digit,
                          None if p.digit_score is None else round(p.digit_score, 3))
-        if digits and not (read.is_digit or digits[-1].is_digit):  # marks side by side that are no digit: one
-            digits[-1] = _joined(digits[-1], read)
-            continue
-        digits.append(read)
-        inputs.append(images[index])
-    text = "".join(d.digit for d in digits if d.is_digit)
-    return ReadNumber(text, digits, np.stack(inputs) if inputs else np.zeros((0, 28, 28), np.uint8))
+        token = Token(read, *_columns(inks[index]), images[index])
+        if tokens and not (read.is_digit or tokens[-1].read.is_digit):  # marks side by side that are no digit: one
+            tokens[-1] = _joined(tokens[-1], token)
+        else:
+            tokens.append(token)
+    return tokens
+
+
+def _segments(cuts: Cuts) -> tuple[list[tuple[int, int]], list[np.ndarray], list[np.ndarray | None]]:
+    """Every run of pieces between two cuts that a digit could fill: (first cut, last cut), its ink, and its
+    MNIST-style 28x28 (None for a sliver too faint to be ink)."""
+    spans, inks, images = [], [], []
+    count = len(cuts.seams)
+    for first in range(count - 1):
+        for last in range(first + 1, count):
+            if last > first + 1 and cuts.wide[last - 1]:  # blank space wider than a gap within a digit
+                break
+            ink = cuts.segment(first, last)
+            width = cuts.width(ink)
+            if width > MAX_SEGMENT_WIDTH * cuts.height and last > first + 1:
+                break
+            try:
+                image = mnist_style(ink) if width else None
+            except ImageError:
+                image = None
+            spans.append((first, last))
+            inks.append(ink)
+            images.append(image)
+    return spans, inks, images

@@ -5,9 +5,8 @@ a dotted 7), so "one blob = one digit" is wrong both ways. Instead the line of i
 every place a cut is plausible, and the reader (line.py) lets the classifier choose
 which of those cuts to keep (segmentation by recognition):
 
-1. the ink is separated from the paper as for a single digit (ink.separate_ink), on a copy with
-   at most WORK_PIXELS pixels, so that a long line keeps its digits tall enough to read (of a large
-   page, a copy of the part around the ink: ink.page_ink);
+1. the line's own ink comes from the page it is on (lines.py): separated from the paper, straightened,
+   its digits about lines.TEXT_HEIGHT pixels tall;
 2. candidate cuts are the columns where the ink is thinnest: every gap between strokes, and every
    local minimum of the ink's column profile inside a blob (where two digits touch);
 3. each cut through ink follows the cheapest path from top to bottom (a seam, as in seam carving)
@@ -18,14 +17,13 @@ which of those cuts to keep (segmentation by recognition):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
 
-from digitlab.reading.ink import WORK_SIDE, page_ink
+from digitlab.reading.lines import TextLine, digit_height
 
-WORK_PIXELS = 2 * WORK_SIDE * WORK_SIDE  # a line of digits is worked on with at most this many pixels
 MIN_CUT_SPACING = 0.1    # of the digits' height: two candidate cuts are at least this far apart; closer cuts find
                          # the place where two touching digits meet more often, for more read time
                          # (evidence: benchmarks/whole_numbers.py, touching digits)
@@ -40,16 +38,18 @@ WIDE_GAP = 0.3           # of the digits' height: blank space this wide always s
 
 
 @dataclass
-class Line:
-    """A picture's ink ready to be cut: ink strength (work pixels), candidate seams, and the scale back."""
+class Cuts:
+    """A line's ink ready to be cut: where it may be cut, and how (its pixels are the line's, lines.TextLine)."""
 
-    ink: np.ndarray        # float (H, W), 0 = paper
+    line: TextLine
     seams: np.ndarray      # int (cuts, H): for each cut, the first column right of it on every row
     wide: np.ndarray       # bool (cuts,): the cut is in blank space WIDE_GAP wide or wider (no digit spans it)
     strokes: np.ndarray    # int (cuts,): how many strokes each cut goes through (0 in blank space)
-    height: float          # the line's height (that of its digits), in work pixels
-    scale: float           # picture pixels per work pixel
-    origin: tuple[int, int] = (0, 0)  # (x, y) in the picture of the work pixels' top left corner
+    height: float          # the line's height (that of its digits), in its pixels
+
+    @property
+    def ink(self) -> np.ndarray:
+        return self.line.ink
 
     def segment(self, first: int, last: int) -> np.ndarray:
         """The ink between cut `first` and cut `last` (indices into seams), elsewhere zero."""
@@ -57,24 +57,14 @@ class Line:
         inside = (cols >= self.seams[first][:, None]) & (cols < self.seams[last][:, None])
         return np.where(inside, self.ink, 0.0)
 
-    def box(self, ink: np.ndarray) -> list[int]:
-        """[x0, y0, x1, y1] of this ink in the picture's pixels (x1, y1 exclusive)."""
-        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-        x, y = self.origin
-        return [x + int(cols[0] * self.scale), y + int(rows[0] * self.scale),
-                x + int(np.ceil((cols[-1] + 1) * self.scale)), y + int(np.ceil((rows[-1] + 1) * self.scale))]
-
     def width(self, ink: np.ndarray) -> int:
         cols = np.flatnonzero(ink.any(axis=0))
         return int(cols[-1] - cols[0] + 1) if len(cols) else 0
 
 
-def find_line(grey: np.ndarray) -> Line:
-    """Grey levels in [0, 1] of a picture of a number -> its ink and candidate cuts.
-
-    Raises ImageError (from separate_ink) when the picture holds no ink.
-    """
-    ink, factor, top, left = page_ink(grey, _work_side)  # a number small on a large page: read closer
+def cut_line(line: TextLine, ink: np.ndarray | None = None) -> Cuts:
+    """Every plausible cut of a line's ink (or of `ink`, the line's with some of it taken away: its signs)."""
+    ink = line.ink if ink is None else ink
     height = digit_height(ink > 0)
     profile = ink.sum(axis=0)
     centres, wide = _cut_columns(profile, height)
@@ -94,20 +84,8 @@ def find_line(grey: np.ndarray) -> Line:
     for k in range(len(seams) - 2, 0, -1):  # seams never cross: each stays left of the next
         seams[k] = np.minimum(seams[k], seams[k + 1])
     seams = np.stack(seams)
-    return Line(ink, seams, np.array([True, *(w for _, _, w in paths), True]), _strokes_crossed(ink, seams),
-                height, factor, (left, top))
-
-
-def _work_side(shape: tuple[int, int]) -> int:
-    """The side separate_ink may average a picture of `shape` down to, so that it keeps at most WORK_PIXELS."""
-    return max(1, int(max(shape) / np.sqrt(max(1.0, shape[0] * shape[1] / WORK_PIXELS))))
-
-
-def digit_height(mask: np.ndarray) -> float:
-    """The digits' height: that of the line of ink, from its highest to its lowest inked row (the blobs
-    are no guide: a 5's bar, a dotted 7's dots and a broken 4's strokes are each shorter than the digit)."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    return float(rows[-1] - rows[0] + 1) if len(rows) else 1.0
+    return Cuts(replace(line, ink=ink), seams, np.array([True, *(w for _, _, w in paths), True]),
+                _strokes_crossed(ink, seams), height)
 
 
 def _cut_spacing(height: float) -> int:

@@ -97,6 +97,16 @@ def _label(fields: dict) -> int:
     return label
 
 
+def _flag(fields: dict, name: str) -> bool:
+    """An optional true/false field (JSON true/false, or "true"/"false"/"1"/"0" in a form)."""
+    value = fields.get(name, False)
+    if isinstance(value, str):
+        value = {"true": True, "1": True, "false": False, "0": False}.get(value.strip().lower(), value)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{name} must be true or false, not {value!r}")
+    return value
+
+
 def _target_version(body: bytes) -> int | None:
     """The `version` a rollback asks for; none (an empty body or {}) means the serving version's parent."""
     try:
@@ -158,10 +168,11 @@ def _add_reading(app: FastAPI, board: Board) -> None:
         image, _ = await _image_and_fields(request)
         return Response(await service.predict(image), media_type="application/json")  # JSON already
 
-    @app.post("/api/read", summary="Read the whole number in a drawing: its text and each digit's box and guess")
+    @app.post("/api/read", summary="Read the numbers in a drawing or photo, line by line: text, lines, numbers, "
+                                    "each character's box and guess ('digits_only': true reads no signs)")
     async def read(request: Request):
-        image, _ = await _image_and_fields(request)
-        return await run_in_threadpool(service.read, image)
+        image, fields = await _image_and_fields(request)
+        return await run_in_threadpool(service.read, image, not _flag(fields, "digits_only"))
 
     @app.post("/api/explain", summary="Why the model reads a drawing so: Grad-CAM heat, feature maps (PNG data URLs)")
     async def explain(request: Request):

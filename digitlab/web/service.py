@@ -15,7 +15,7 @@ from digitlab.inference.explain import data_url, explain_picture
 from digitlab.inference.predictor import Predictor
 from digitlab.reading.framing import preprocess_image
 from digitlab.reading.images import load_image
-from digitlab.reading.line import read_number
+from digitlab.reading.page import read_page
 from digitlab.web.batcher import MicroBatcher
 from digitlab.web.protocol import answer, check_upload_size
 from digitlab.web.workers import PredictWorkers
@@ -98,13 +98,13 @@ class ModelService:
             predictor, version = self._predictor, self.info.version
         return [(prediction, version) for prediction in predictor.predict_arrays(inputs)]
 
-    def read(self, image_bytes: bytes) -> dict:
-        """The number in a drawing, as `digitlab read --json` gives it for a file (in the server process:
-        reading is many model calls on small crops, rarer than single predictions)."""
+    def read(self, image_bytes: bytes, signs: bool = True) -> dict:
+        """The numbers in a drawing, line by line, as `digitlab read --json` gives them for a file (in the server
+        process: reading is many model calls on small crops, rarer than single predictions)."""
         check_upload_size(image_bytes)
         with self._lock:
             predictor, version = self._predictor, self.info.version
-        return {**read_number(predictor, load_image(image_bytes)).to_dict(), "model_version": version}
+        return {**read_page(predictor, load_image(image_bytes), signs).to_dict(), "model_version": version}
 
     def explain(self, image_bytes: bytes) -> dict:
         """Why the serving model reads a drawing as it does: Grad-CAM heat to lay over the canvas and the
