@@ -6,6 +6,7 @@ import base64
 import contextlib
 import http.client
 import io
+import json
 import socket
 import subprocess
 import sys
@@ -49,6 +50,15 @@ def canvas_drawings(count: int, seed: int = 0, form: str = "page") -> tuple[list
     urls = [f"data:{FORMS[form]};base64," + base64.b64encode(canvas_drawing(d, rng, form)).decode()
             for d in test.images[:count, 0].numpy()]
     return urls, test.labels[:count].numpy()
+
+
+def api(port: int, path: str, body: dict | None = None) -> dict:
+    """A call to the board's API on 127.0.0.1:`port` (JSON in and out)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
+                                     headers={"Content-Type": "application/json"} if data else {})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
 
 
 @contextlib.contextmanager

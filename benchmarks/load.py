@@ -33,23 +33,14 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 from _common import machine, print_table, trained_default_model
-from _http import FORMS, LoadResult, canvas_drawings, drive, serve_process
+from _http import FORMS, LoadResult, api, canvas_drawings, drive, serve_process
 
 OPEN_LOOP = Path(__file__).with_name("_openloop.py")
-
-
-def api(port: int, path: str, body: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
-                                     headers={"Content-Type": "application/json"} if data else {})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
 
 
 def row(name: str, load: LoadResult, extra: str = "") -> dict:

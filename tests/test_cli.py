@@ -118,13 +118,13 @@ def test_bare_train_runs_offline_on_a_fresh_machine(tmp_path):
     env = {**os.environ, "DIGITLAB_DATA": str(tmp_path / "cache")}
     result = run_cli("train", "--no-progress", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    assert "using mnist-5k" in result.stderr and "recipe fast for mnist-5k: digitnet-lite-dense," in result.stderr
+    assert "using mnist-5k" in result.stderr and "recipe fast for mnist-5k: digitnet-fast," in result.stderr
     assert result.stdout.startswith("test accuracy ")
     accuracy = float(result.stdout.split()[2].rstrip("%,")) / 100
     assert accuracy > 0.97
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "checkpoint.pt").is_file()
-    assert runs[0].name.startswith("mnist-5k-digitnet-lite-dense-")
+    assert runs[0].name.startswith("mnist-5k-digitnet-fast-")
 
 
 def test_commands_write_only_to_the_cache_and_the_folders_they_are_given(tmp_path):

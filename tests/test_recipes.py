@@ -19,7 +19,7 @@ def test_recipe_fills_only_what_the_user_did_not_give():
     cfg = TrainConfig(dataset="mnist", recipe="fast", epochs=7, explicit=["epochs"])
     five_k, full = apply_recipe(cfg, "mnist-5k"), apply_recipe(cfg, "mnist")
     assert five_k.epochs == full.epochs == 7
-    assert five_k.model == "digitnet-lite-dense" and five_k.lr == RECIPES["fast"]["mnist-5k"]["lr"]
+    assert five_k.model == "digitnet-fast" and five_k.lr == RECIPES["fast"]["mnist-5k"]["lr"]
     assert five_k.rotate_degrees == RECIPES["fast"]["mnist-5k"]["rotate_degrees"]
     assert apply_recipe(TrainConfig(recipe="fast"), "idx:/data").model == RECIPES["fast"]["*"]["model"]
     assert apply_recipe(TrainConfig(recipe=None, model="lenet5"), "mnist-5k").model == "lenet5"
@@ -41,9 +41,9 @@ def test_every_recipe_is_a_valid_config():
 @pytest.mark.parametrize("dataset", ["mnist-5k", "mnist"])
 def test_the_best_digit_recipes_keep_every_augmentation_of_the_fast_ones(dataset):
     # the best recipe once lacked the fast recipe's elastic warps, and read the real test digits 0.16 points worse
-    # for it (README, "What bounds issue 21's goals 2 and 3")
+    # for it (docs/models.md, "The ceiling of 5,000 digits")
     fast, best = (apply_recipe(TrainConfig(recipe=r), dataset) for r in ("fast", "best"))
-    for setting in ("elastic", "stroke_width", "low_resolution", "non_digits"):
+    for setting in ("elastic", "stroke_width", "low_resolution", "non_digits", "styled_digits"):
         assert getattr(best, setting) == getattr(fast, setting) > 0, setting
     assert best.model == "digitnet-wide" and best.epochs > fast.epochs
 

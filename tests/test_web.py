@@ -319,6 +319,29 @@ def test_board_reads_a_number_refuses_a_face_and_shows_why(reader_board, reader_
     assert Predictor.from_checkpoint(reader_run).predict_arrays(preprocess_image(raw)[None])[0].label == 7  # there
 
 
+@needs_chromium
+def test_board_reads_two_lines_with_a_box_per_number(reader_board, tmp_path):
+    server, _ = reader_board
+    with board_page(server.url, 1000, 900) as page:
+        box = page.locator("#canvas").bounding_box()
+        _stroke(page, box, [(0.15, 0.1), (0.14, 0.4)])                      # 1
+        _stroke(page, box, [(0.27, 0.12), (0.45, 0.12), (0.33, 0.4)])      # 7  (a gap)  1
+        _stroke(page, box, [(0.78, 0.1), (0.77, 0.4)])
+        _stroke(page, box, [(0.15, 0.6), (0.35, 0.6), (0.22, 0.9)])        # 7 on the line below
+        page.wait_for_function("document.querySelector('#number').textContent === '17 1\\n7'", timeout=20_000)
+        reading = page.evaluate("reading")
+        assert [line["text"] for line in reading["lines"]] == ["17 1", "7"]
+        assert [len(line["numbers"]) for line in reading["lines"]] == [2, 1]
+        # one box per number on the overlay: its outline's pixels lie around each number, none between the two
+        pixels = np.asarray(Image.open(io.BytesIO(decode_data_url(page.evaluate(
+            "document.getElementById('overlay').toDataURL('image/png')")))).convert("RGBA"))[..., 3]
+        for number in (n for line in reading["lines"] for n in line["numbers"]):
+            x0, y0, x1, y1 = (2 * v for v in number["box"])  # the page's sent picture is half the canvas
+            assert pixels[max(0, y0 - 4):y1 + 4, max(0, x0 - 4):x0].any() and pixels[y0:y1, x1:x1 + 4].any()
+        assert not pixels[40:110, 140:200].any()  # the wide gap between "17" and "1"
+        page.screenshot(path=str(tmp_path / "lines.png"), full_page=True)
+
+
 @pytest.fixture
 def reader_board(reader_run, tmp_path):
     opened = Board.open(tmp_path / "samples.sqlite", checkpoint=reader_run)
@@ -497,7 +520,7 @@ def test_serve_without_checkpoint_trains_the_default_model_once(tmp_path, monkey
     # loaded, not retrained
     assert default_checkpoint(str(tmp_path)) == checkpoint and checkpoint.stat().st_mtime_ns == stamp
     service = ModelService(checkpoint)
-    assert service.info.name == "digitnet-lite-dense" and service.info.accuracy > 0.97
+    assert service.info.name == "digitnet-fast" and service.info.accuracy > 0.97
 
 
 @pytest.fixture

@@ -292,7 +292,8 @@ def page_photo(texts: list[str], digits: dict[int, np.ndarray], rng: np.random.G
         buffer = io.BytesIO()
         picture.save(buffer, format="JPEG", quality=style.jpeg)
         picture = Image.open(io.BytesIO(buffer.getvalue()))
-    return PagePhoto(picture, list(texts), [_turned_box(b, style.tilt, shape, pad) for b in boxes])
+    return PagePhoto(picture, list(texts), [_turned_box(b, style.tilt, shape, pad) if np.isfinite(b).all() else
+                                            [0, 0, 0, 0] for b in boxes])
 
 
 def _light(shape: tuple[int, int], darkest: float, rng: np.random.Generator) -> np.ndarray:

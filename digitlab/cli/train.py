@@ -20,7 +20,7 @@ from digitlab.training.recipes import RECIPE_NAMES
 _OVERRIDES = ["dataset", "engine", "model", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule",
               "label_smoothing", "shift_pixels", "rotate_degrees", "scale", "precision", "val_fraction", "seed",
               "data_dir", "test_set", "image_size", "stroke_width", "low_resolution",
-              "elastic", "non_digits"]
+              "elastic", "non_digits", "styled_digits"]
 
 
 def add_parser(commands) -> None:
@@ -31,9 +31,8 @@ def add_parser(commands) -> None:
     p.add_argument("--recipe", choices=RECIPE_NAMES, default=None,
                    help="preset settings per engine and data set for the options not given: fast (default), "
                         "best (torch engine), or none (plain defaults); see docs/models.md")
-    p.add_argument("--model", help="model name, see 'digitlab models' (default: the recipe's, digitnet-lite-dense "
-                                   "for digits, digitnet-fast for clothes, digitnet otherwise; numpy-lenet with "
-                                   "--engine numpy)")
+    p.add_argument("--model", help="model name, see 'digitlab models' (default: the recipe's, digitnet-fast "
+                                   "for digits and clothes, digitnet otherwise; numpy-lenet with --engine numpy)")
     p.add_argument("--engine", choices=ENGINES, help="torch, or numpy: the from-scratch NumPy network "
                                                      "(models numpy-lenet, numpy-seed) (default: torch)")
     p.add_argument("--epochs", type=int,
@@ -62,6 +61,10 @@ def add_parser(commands) -> None:
                    help="digit data sets: add generated non-digits (letters, scribbles, shapes, pairs of digits, "
                         "clothes) as SHARE of the training split, as a class 'not a digit' the model answers for "
                         "pictures that are no digit (default: the recipe's, else 0)")
+    p.add_argument("--styled-digits", type=float, metavar="SHARE",
+                   help="digit data sets: add digits drawn in the styles people write them and MNIST lacks (a 1 with a "
+                        "flag, a crossed 7, an open 4, ...) as SHARE of the training split (default: the recipe's, "
+                        "else 0)")
     p.add_argument("--precision", choices=PRECISIONS, help="bf16 autocasts convolutions and matmuls; auto: bf16 "
                                                            "where the hardware computes it natively, else fp32 "
                                                            "(default: the recipe's, auto; else fp32)")

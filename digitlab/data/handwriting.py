@@ -13,11 +13,14 @@ slash above the digits.
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+log = logging.getLogger("digitlab")
 
 SUPERSAMPLE = 4  # strokes are drawn this many times finer, then averaged down: anti-aliased edges
 
@@ -31,7 +34,6 @@ class Glyph:
     strokes: tuple[tuple[tuple[float, float], ...], ...]
     width: float = 0.6
     dots: tuple[tuple[float, float, float], ...] = ()
-    tags: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def name(self) -> str:
@@ -44,38 +46,45 @@ def arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n:
             for a in np.linspace(start, end, n)]
 
 
-def _glyph(char: str, style: str, *strokes, width: float = 0.6, dots=(), tags=()) -> Glyph:
-    return Glyph(char, style, tuple(tuple(map(tuple, s)) for s in strokes), width, tuple(dots), frozenset(tags))
+def _glyph(char: str, style: str, *strokes, width: float = 0.6, dots=()) -> Glyph:
+    return Glyph(char, style, tuple(tuple(map(tuple, s)) for s in strokes), width, tuple(dots))
 
 
 # -- digits ---------------------------------------------------------------------------------------------------------
 # "plain" is the shape MNIST's writers mostly used; the other styles are the ones MNIST lacks.
 DIGITS: list[Glyph] = [
     _glyph("0", "plain", arc(0.3, 0.5, 0.28, 0.49, -90, 275, 14)),
-    _glyph("0", "slashed", arc(0.3, 0.5, 0.28, 0.49, -90, 275, 14), [(0.56, 0.02), (0.04, 0.98)],
-           tags={"european"}),
+    _glyph("0", "slashed", arc(0.3, 0.5, 0.28, 0.49, -90, 275, 14), [(0.56, 0.02), (0.04, 0.98)]),
     _glyph("1", "plain", [(0.32, 0.0), (0.28, 1.0)], width=0.45),
-    _glyph("1", "flag", [(0.05, 0.3), (0.32, 0.0), (0.3, 1.0)], width=0.5, tags={"european"}),
-    _glyph("1", "flag and base", [(0.08, 0.28), (0.33, 0.0), (0.32, 1.0)], [(0.06, 1.0), (0.6, 1.0)], width=0.65,
-           tags={"european"}),
+    _glyph("1", "flag", [(0.05, 0.3), (0.32, 0.0), (0.3, 1.0)], width=0.5),
+    _glyph("1", "long flag", [(0.0, 0.45), (0.36, 0.0), (0.34, 1.0)], width=0.5),
+    _glyph("1", "flag and base", [(0.08, 0.28), (0.33, 0.0), (0.32, 1.0)], [(0.06, 1.0), (0.6, 1.0)], width=0.65),
     _glyph("2", "plain", [*arc(0.3, 0.27, 0.26, 0.25, 190, 365, 7), (0.45, 0.55), (0.02, 1.0), (0.6, 1.0)]),
     _glyph("2", "looped", [*arc(0.3, 0.27, 0.26, 0.25, 190, 365, 7), (0.4, 0.58), (0.16, 0.78),
                            *arc(0.16, 0.86, 0.13, 0.13, 270, 10, 6), *arc(0.16, 0.86, 0.13, 0.13, 10, 160, 5),
-                           (0.3, 0.97), (0.6, 0.99)], tags={"european"}),
+                           (0.3, 0.97), (0.6, 0.99)]),
+    _glyph("2", "angular", [(0.04, 0.18), (0.3, 0.0), (0.56, 0.2), (0.04, 1.0), (0.6, 1.0)]),
     _glyph("3", "plain", [*arc(0.28, 0.26, 0.26, 0.24, 200, 440, 8), *arc(0.28, 0.74, 0.29, 0.26, -80, 160, 9)]),
+    _glyph("3", "flat top", [(0.04, 0.02), (0.56, 0.02), (0.22, 0.44), *arc(0.28, 0.72, 0.29, 0.27, -90, 160, 9)]),
     _glyph("4", "closed", [(0.46, 1.0), (0.46, 0.0), (0.0, 0.68), (0.62, 0.68)], width=0.65),
-    _glyph("4", "open", [(0.08, 0.0), (0.03, 0.62), (0.62, 0.62)], [(0.46, 0.12), (0.46, 1.0)], width=0.65,
-           tags={"european"}),
+    _glyph("4", "open", [(0.08, 0.0), (0.03, 0.62), (0.62, 0.62)], [(0.46, 0.12), (0.46, 1.0)], width=0.65),
     _glyph("5", "plain", [(0.1, 0.02), (0.08, 0.45), *arc(0.3, 0.68, 0.27, 0.3, -120, 150, 9)],
            [(0.1, 0.02), (0.56, 0.0)]),
     _glyph("6", "plain", [(0.5, 0.03), (0.2, 0.35), *arc(0.31, 0.71, 0.26, 0.28, 200, 560, 12)]),
+    _glyph("6", "straight stem", [(0.46, 0.0), (0.06, 0.72), *arc(0.31, 0.73, 0.25, 0.26, 180, 540, 12)]),
     _glyph("7", "plain", [(0.0, 0.04), (0.6, 0.02), (0.22, 1.0)]),
-    _glyph("7", "crossed", [(0.0, 0.04), (0.6, 0.02), (0.22, 1.0)], [(0.16, 0.52), (0.56, 0.5)],
-           tags={"european"}),
+    _glyph("7", "crossed", [(0.0, 0.04), (0.6, 0.02), (0.22, 1.0)], [(0.16, 0.52), (0.56, 0.5)]),
+    _glyph("7", "hooked", [(0.02, 0.2), (0.02, 0.04), (0.6, 0.02), (0.24, 1.0)]),
     _glyph("8", "plain", [*arc(0.3, 0.25, 0.22, 0.24, 90, 450, 12), *arc(0.3, 0.74, 0.27, 0.26, -90, 270, 12)]),
+    _glyph("8", "open loop", [*arc(0.3, 0.25, 0.22, 0.24, -20, -250, 9), *arc(0.3, 0.74, 0.27, 0.26, -90, 250, 11),
+                              (0.49, 0.37)]),
+    _glyph("8", "stacked loops", arc(0.3, 0.24, 0.2, 0.23, -90, 275, 12), arc(0.3, 0.74, 0.27, 0.26, -90, 275, 12)),
     _glyph("9", "curved stem", [*arc(0.3, 0.3, 0.26, 0.28, 0, 370, 12), (0.52, 0.6), (0.36, 1.0)]),
-    _glyph("9", "straight stem", [*arc(0.28, 0.3, 0.26, 0.28, 0, 370, 12), (0.54, 1.0)], tags={"european"}),
+    _glyph("9", "straight stem", [*arc(0.28, 0.3, 0.26, 0.28, 0, 370, 12), (0.54, 1.0)]),
+    _glyph("9", "hooked stem", [*arc(0.28, 0.3, 0.26, 0.28, 0, 370, 12), (0.54, 0.8), (0.42, 1.0), (0.2, 0.94)]),
 ]
+MNIST_STYLES = {"plain"}  # the shapes MNIST's writers mostly used; the others are what it lacks
+LACKING = [g for g in DIGITS if g.style not in MNIST_STYLES]
 
 # -- signs written in numbers: a decimal point or comma, a minus, a date's slash, a time's colon ---------------------
 SIGNS: list[Glyph] = [
@@ -114,7 +123,7 @@ class Hand:
     slant: float = 0.0          # x moves by slant * (1 - y): the top leans right for slant > 0
     rotate: float = 0.0         # degrees, anticlockwise
     stretch: float = 1.0        # width multiplier
-    wobble: float = 0.0         # std of each control point's move, in digit heights
+    wobble: float = 0.0         # how far the hand's bend moves the strokes, in digit heights
     pen: float = 0.12           # pen width, in digit heights
 
     @classmethod
@@ -140,9 +149,22 @@ def _smooth(points: np.ndarray, per_segment: int = 6) -> np.ndarray:
     return np.vstack(out)
 
 
-def _moved(points: np.ndarray, hand: Hand, rng: np.random.Generator, width: float) -> np.ndarray:
-    """Control points as this hand puts them: wobbled, stretched, slanted and turned about the glyph's middle."""
-    points = points + rng.normal(0, hand.wobble, points.shape) if hand.wobble else points.copy()
+def _bend(rng: np.random.Generator, amount: float):
+    """A smooth random bend of the plane (a hand's wobble: whole strokes curve, not single points): two waves
+    of 1-3 cycles per digit height in each direction, `amount` digit heights strong."""
+    waves = [(rng.uniform(1, 3, 2) * 2 * np.pi * rng.choice([-1, 1], 2), rng.uniform(0, 2 * np.pi)) for _ in range(4)]
+
+    def moved(points: np.ndarray) -> np.ndarray:
+        out = points.copy()
+        for k, (frequency, phase) in enumerate(waves):
+            out[:, k % 2] += amount / np.sqrt(2) * np.sin(points @ frequency + phase)
+        return out
+    return moved
+
+
+def _moved(points: np.ndarray, hand: Hand, width: float, bend) -> np.ndarray:
+    """Control points as this hand puts them: bent, stretched, slanted and turned about the glyph's middle."""
+    points = bend(points)
     points[:, 0] = (points[:, 0] - width / 2) * hand.stretch + hand.slant * (1 - points[:, 1])
     points[:, 1] -= 0.5
     angle = math.radians(hand.rotate)
@@ -156,10 +178,11 @@ def render(glyph: Glyph, height: float, hand: Hand, rng: np.random.Generator) ->
     The middle is the point (width / 2, 0.5) of its template: placing it places the glyph.
     """
     pen = max(1.0, hand.pen * height)
-    lines = [_smooth(_moved(np.asarray(s, np.float64), hand, rng, glyph.width)) for s in glyph.strokes]
+    bend = _bend(rng, hand.wobble)
+    lines = [_smooth(_moved(np.asarray(s, np.float64), hand, glyph.width, bend)) for s in glyph.strokes]
     dots = []
     for x, y, r in glyph.dots:
-        (cx, cy), = _moved(np.array([[x, y]], np.float64), hand, rng, glyph.width)
+        (cx, cy), = _moved(np.array([[x, y]], np.float64), hand, glyph.width, bend)
         dots.append((cx, cy, r * hand.stretch ** 0.5))
     every = np.vstack([*lines, *[np.array([[cx - r, cy - r], [cx + r, cy + r]]) for cx, cy, r in dots]])
     margin = pen / height + 0.05
@@ -182,3 +205,33 @@ def render(glyph: Glyph, height: float, hand: Hand, rng: np.random.Generator) ->
     ink = np.asarray(canvas.reduce(SUPERSAMPLE), np.float32) / 255
     middle = (-low) * height
     return ink, (float(middle[0]), float(middle[1]))
+
+
+def styled_digits(count: int, seed: int, styles: list[Glyph] | None = None,
+                  wobble: tuple[float, float] = (0.01, 0.05), pen: tuple[float, float] = (0.07, 0.2),
+                  height: tuple[float, float] = (40, 100)) -> tuple[np.ndarray, np.ndarray]:
+    """`count` digits drawn from the templates (`styles`, default every one, drawn in turn), each by a hand of
+    its own, framed as MNIST frames a digit: (uint8 (N, 28, 28), labels (N,))."""
+    from digitlab.reading.framing import mnist_style
+    rng = np.random.default_rng(seed)
+    styles = styles or DIGITS
+    images, labels = np.zeros((count, 28, 28), np.uint8), np.zeros(count, np.int64)
+    for k in range(count):
+        glyph = styles[k % len(styles)] if count >= len(styles) else styles[rng.integers(len(styles))]
+        ink, _ = render(glyph, float(rng.uniform(*height)), Hand.random(rng, wobble, pen), rng)
+        images[k], labels[k] = mnist_style(ink), int(glyph.char)
+    order = rng.permutation(count)
+    return images[order], labels[order]
+
+
+def with_styled_digits(train, share: float, seed: int):
+    """`train` (a digit data set's training Split) with `share` of its size more digits drawn from the templates
+    of the ways of writing digits MNIST lacks (its own shapes are there in its real digits already)."""
+    import torch
+
+    from digitlab.data.datasets import Split
+    count = round(share * len(train))
+    images, labels = styled_digits(count, seed, LACKING)
+    log.info(f"styled digits: {count} drawn from the {len(LACKING)} templates MNIST lacks added to the training split")
+    return Split(torch.cat([train.images, torch.from_numpy(images)[:, None]]),
+                 torch.cat([train.labels, torch.from_numpy(labels).to(train.labels.dtype)]))

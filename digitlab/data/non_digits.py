@@ -13,6 +13,9 @@ stands for something people draw or photograph that is no digit:
   clothes    Fashion-MNIST's *training* pictures, when they are at hand (never its test split; training
              takes the first FASHION_CLOTHES, benchmarks/whole_numbers.py the others)
   blots      smudges and blotches of ink
+  signs      signs that are no digit and none of those a number holds when read: + = x * % # ? < > $, and a
+             minus or a colon alone (data/handwriting.py); not a slash, a comma or a point, which alone look
+             like a 1 or a blot of a 0
 
 Everything is drawn as ink strength on a canvas and framed by reading.framing.mnist_style, the step
 every picture goes through before the model sees it.
@@ -36,7 +39,8 @@ from digitlab.reading.refusal import NOT_A_DIGIT
 
 LOOK_LIKE_DIGITS = set("BbDGgIiJjlOoQqSsTtZz")  # letters a person could read as 0, 1, 2, 5, 6, 8 or 9
 LETTERS = "".join(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in LOOK_LIKE_DIGITS)
-KINDS = {"letters": 0.3, "scribbles": 0.15, "shapes": 0.15, "pairs": 0.2, "clothes": 0.15, "blots": 0.05}
+KINDS = {"letters": 0.25, "scribbles": 0.15, "shapes": 0.15, "pairs": 0.2, "clothes": 0.15, "blots": 0.05,
+         "signs": 0.1}
 FASHION_CLOTHES = 50_000  # Fashion-MNIST training pictures that may become non-digits; the rest are for testing
 CANVAS = 64  # pixels across the canvas each non-digit is drawn on before framing
 
@@ -158,6 +162,13 @@ def _ink_columns(digit: np.ndarray) -> tuple[int, int]:
     return (int(cols[0]), int(cols[-1]) + 1) if len(cols) else (0, 28)
 
 
+def sign(rng: np.random.Generator) -> np.ndarray:
+    from digitlab.data.handwriting import OTHER_SIGNS, SIGNS, Hand, render
+    choices = OTHER_SIGNS + [g for g in SIGNS if g.char in "-:"]
+    ink, _ = render(choices[rng.integers(len(choices))], float(rng.uniform(40, 100)), Hand.random(rng), rng)
+    return _framed(np.uint8(ink * 255))
+
+
 def blot(rng: np.random.Generator) -> np.ndarray:
     from scipy import ndimage
     noise = ndimage.gaussian_filter(rng.random((CANVAS, CANVAS)), rng.uniform(2, 5))
@@ -180,7 +191,8 @@ def make_non_digits(count: int, seed: int, digits: np.ndarray | None = None, clo
     chosen = rng.choice(len(names), size=count, p=p / p.sum())
     makers = {"letters": lambda: letter(rng, fonts or []), "scribbles": lambda: scribble(rng),
               "shapes": lambda: shape(rng), "pairs": lambda: pair(rng, digits),
-              "clothes": lambda: _framed(clothes[rng.integers(len(clothes))]), "blots": lambda: blot(rng)}
+              "clothes": lambda: _framed(clothes[rng.integers(len(clothes))]), "blots": lambda: blot(rng),
+              "signs": lambda: sign(rng)}
     out = np.zeros((count, 28, 28), np.uint8)
     for i, k in enumerate(chosen):
         out[i] = makers[names[k]]()

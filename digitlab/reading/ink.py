@@ -55,7 +55,9 @@ SPECK_SHARE = 0.02          # blobs smaller than this share of the largest one, 
 RULE_LENGTH = 3.0           # on a page, in text heights: a straight run of ink this long is a ruling, not writing
 LINE_SLACK = 2              # ... allowing it to wander this many pixels across (a page straightened not quite flat)
 LINE_GAP = 5                # ... and to be broken by gaps this many pixels long (a faint line in a noisy photo);
-FAINT_LINE = 0.7            # ... it is a ruling if no darker than this share of the writing's ink, or thin
+FAINT_LINE = 0.7            # ... it is a ruling if no darker than this share of the writing's ink, or thin, ...
+RULING_SPAN = 0.4           # ... or one of RULED or more crossing this share of the picture
+RULED = 3
 CROP_MARGIN = 0.25          # paper kept around the ink, as a share of its larger side, when a large picture is read
                             # again cropped to its ink (page_ink)
 
@@ -193,6 +195,8 @@ def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE, text_height: floa
     sample = contrast[::2, ::2] if contrast.size > 4096 else contrast  # Otsu's histogram needs no more
     if sample.std() > 0:
         level = max(level, min(float(threshold_otsu(sample)), 0.5 * peak))
+    if text_height is not None:  # a page: most of it is paper, whose noise alone must never pass for ink
+        level = max(level, MIN_CONTRAST)
     # lines are looked for among all the ink, faint included: a light blue ruling is fainter than a pen
     faint_ink = contrast > FAINT_INK_FRACTION * peak
     lines = ruled_lines(faint_ink) if text_height is None else long_lines(faint_ink, contrast, level, text_height)
@@ -248,19 +252,23 @@ def _rulings(bands: np.ndarray, mask: np.ndarray, contrast: np.ndarray, axis: in
              faint: float) -> np.ndarray:
     """The bands (running across `axis`) that are rulings: their ink in `mask` no thicker than `most` pixels
     along most of their length (the median over their columns, or rows for upright bands: writing crossing a
-    ruling here and there does not make it thick), or no darker than `faint` (the median of their ink)."""
+    ruling here and there does not make it thick), or no darker on average than `faint`; or, whatever their
+    ink, one of RULED or more bands across most of the picture (a page's rulings come in families; a row of
+    digits whose strokes meet is one band)."""
     bands, mask, contrast = (bands, mask, contrast) if axis == 0 else (bands.T, mask.T, contrast.T)
-    count, labels = cv2.connectedComponents(bands.astype(np.uint8), connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bands.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros_like(bands if axis == 0 else bands.T)
     columns = np.broadcast_to(np.arange(bands.shape[1]), bands.shape)
     per_column = np.bincount(labels[mask] * bands.shape[1] + columns[mask],
                              minlength=count * bands.shape[1]).reshape(count, bands.shape[1]).astype(np.float64)
+    ink = per_column.sum(axis=1)
     per_column[per_column == 0] = np.nan  # columns the band has no ink in (a gap in a faint line)
     with np.errstate(all="ignore"):
         thickness = np.nan_to_num(np.nanmedian(per_column, axis=1), nan=np.inf)
-    darkness = np.array([np.median(contrast[mask & (labels == k)]) if k else 1.0 for k in range(count)])
-    keep = (thickness <= most) | (darkness <= faint)
+        darkness = np.bincount(labels[mask], weights=contrast[mask], minlength=count) / np.maximum(ink, 1)
+    across = stats[:, cv2.CC_STAT_WIDTH] >= RULING_SPAN * bands.shape[1]
+    keep = (thickness <= most) | (darkness <= faint) | (across if across[1:].sum() >= RULED else False)
     keep[0] = False
     rulings = keep[labels]
     return rulings if axis == 0 else rulings.T

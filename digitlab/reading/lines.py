@@ -33,6 +33,7 @@ from digitlab.reading.ink import (
     FAINT_INK_FRACTION,
     MIN_CONTRAST,
     RULE_LENGTH,
+    RULING_SPAN,
     average_down,
     paper_brightness,
     separate_ink,
@@ -49,7 +50,6 @@ MIN_TILT = 0.2          # degrees: a page turned less than this is left as it is
 THIN_LINE = 5           # pixels, on the small copy: rulings are looked for among dark lines thinner than this ...
 LINE_NOISE = 6.0        # ... and darker than this many times the paper's noise (evidence: benchmarks/pages.py)
 HOUGH_STEP = 0.25       # degrees: the Hough transform's angle step (the row profile refines it tenfold)
-RULING_SPAN = 0.4       # of the picture's width: a straight run of ink this long is a ruling
 SMEAR = 1.0             # in text heights: ink this close along a row belongs to one line
 TWO_LINES = 1.8         # in text heights: a blob this tall is two lines whose ink touches
 ROW_OVERLAP = 0.5       # of the smaller: pieces whose rows overlap this much, side by side, are one line

@@ -35,6 +35,8 @@ class TrainConfig:
     elastic: float = 0.0         # random smooth bends of the strokes (a hand's wobble), pixels (std at 3x3 points)
     non_digits: float = 0.0      # digit data sets: pictures that are no digit (letters, scribbles, ...) added to the
                                  # training split, as a share of it, as an eleventh class "not a digit"
+    styled_digits: float = 0.0   # digit data sets: digits drawn from templates of the ways people write them (a 1 with
+                                 # a flag, a crossed 7, ...) added to the training split, as a share of it
     precision: str = "fp32"      # "bf16": autocast matmuls and convolutions to bfloat16; "auto": bf16 where the
                                  # device computes it natively (AVX-512 BF16, AMX, recent GPUs), else fp32
     tta: bool = False            # test-time augmentation: average the logits over small shifts (and flips with hflip)
@@ -65,6 +67,7 @@ class TrainConfig:
             (0 <= self.low_resolution <= 1, f"--low-resolution must be in [0, 1], not {self.low_resolution}"),
             (0 <= self.elastic <= 4, f"--elastic must be in 0..4 pixels, not {self.elastic}"),
             (0 <= self.non_digits <= 1, f"--non-digits must be in [0, 1], not {self.non_digits}"),
+            (0 <= self.styled_digits <= 1, f"--styled-digits must be in [0, 1], not {self.styled_digits}"),
             (self.engine in ENGINES, f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}"),
             (self.optimizer in OPTIMIZERS,
              f"unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}"),

@@ -7,7 +7,8 @@ import logging
 
 import torch
 
-from digitlab.data.datasets import DigitDataset, Split, is_picture_dataset, load_dataset
+from digitlab.data.datasets import DIGITS, DigitDataset, Split, is_picture_dataset, load_dataset
+from digitlab.data.handwriting import with_styled_digits
 from digitlab.data.non_digits import with_non_digits
 from digitlab.data.splits import stratified_split
 from digitlab.errors import ConfigError, DataError
@@ -35,10 +36,20 @@ def prepare_data(cfg: TrainConfig, device: torch.device,
     if dataset.test is None:
         raise DataError(f"{cfg.dataset}: has no test split (give one with --test-set)")
     train_idx, val_idx = stratified_split(dataset.train.labels, cfg.val_fraction, cfg.seed)
-    train_split = dataset.train.subset(train_idx)
-    if cfg.non_digits:
-        train_split = with_non_digits(dataset, train_split, cfg.non_digits, cfg.seed, cfg.data_dir)
+    train_split = with_generated(dataset, dataset.train.subset(train_idx), cfg)
     splits = (train_split.to(device), dataset.train.subset(val_idx).to(device), dataset.test.to(device))
     log.info(f"data: {dataset.name} ({dataset.source}): {len(splits[0])} train, {len(splits[1])} val, "
              f"{len(splits[2])} test on {device}")
     return (cfg, dataset, *splits)
+
+
+def with_generated(dataset: DigitDataset, train: Split, cfg: TrainConfig) -> Split:
+    """`train` with the pictures the config asks to add to a digit data set: non-digits (as a class of their own)
+    and digits drawn in the styles MNIST lacks. The board's fine-tuning adds them as training did."""
+    if cfg.non_digits:
+        train = with_non_digits(dataset, train, cfg.non_digits, cfg.seed, cfg.data_dir)
+    if cfg.styled_digits:
+        if dataset.classes[:10] != DIGITS or (dataset.in_channels, dataset.image_size) != (1, 28):
+            raise ConfigError(f"--styled-digits applies to digit data sets (28x28, classes 0-9), not {dataset.name}")
+        train = with_styled_digits(train, cfg.styled_digits, cfg.seed)
+    return train

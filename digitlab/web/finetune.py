@@ -17,14 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from digitlab.data.datasets import Split
-from digitlab.data.non_digits import with_non_digits
 from digitlab.inference.checkpoint import checkpoint_dataset, load_checkpoint, model_from_checkpoint, save_checkpoint
 from digitlab.inference.trained_model import with_inference_options
-from digitlab.reading.refusal import THRESHOLD_KEY, Refusal, refusal_index, refusal_of
+from digitlab.reading.refusal import THRESHOLD_KEY, Refusal, refusal_of
 from digitlab.training.calibration import refusal_threshold
 from digitlab.training.config import TrainConfig
 from digitlab.training.evaluate import evaluate
 from digitlab.training.finetune import fine_tune
+from digitlab.training.prepare import with_generated
 from digitlab.utils.files import sha256_of
 from digitlab.web.registry import Registry
 from digitlab.web.service import ModelService
@@ -85,8 +85,7 @@ class FineTuner:
         generator = torch.Generator().manual_seed(job)
         base = data.train.subset(torch.randperm(len(data.train), generator=generator)[:self.base_samples])
         cfg = TrainConfig.from_dict(payload["config"])
-        if refusal_index(payload["classes"]) is not None:  # keep it able to say "not a digit"
-            base = with_non_digits(data, base, cfg.non_digits, cfg.seed, cfg.data_dir)
+        base = with_generated(data, base, cfg)  # what it trained beside real digits: non-digits, styled digits
         drawn = Split.from_numpy(images, labels)
         mix = Split(torch.cat([base.images, *[drawn.images] * self.repeats]),
                     torch.cat([base.labels, *[drawn.labels] * self.repeats]))

@@ -10,7 +10,7 @@ let current = null;
 let chosenLabel = null;
 let predictTimer = null;
 let predictSeq = 0;
-let reading = null;          // the last /api/read answer: {text, digits: [{digit, probability, box, is_digit}]}
+let reading = null;          // the last /api/read answer: {text, digits: [...], lines: [{text, box, numbers: [...]}]}
 let heat = null;             // the last /api/explain heat map, an Image the size of the canvas
 let chosenDigit = null;      // index into reading.digits of the digit being corrected; null: the whole drawing
 
@@ -151,7 +151,8 @@ async function predict() {
     if (!penDown) {
       showReading(number);
       const verdict = result.is_digit === false ? "not a digit" : `${result.digit}`;
-      log(`prediction ${verdict} (${(100 * result.probabilities[result.digit]).toFixed(1)}%), reads "${number.text}"`);
+      log(`prediction ${verdict} (${(100 * result.probabilities[result.digit]).toFixed(1)}%), ` +
+          `reads "${number.text.replaceAll("\n", " / ")}"`);
     }
   } catch (error) {
     if (seq === predictSeq) { showPrediction(null); showReading(null); log(`prediction failed: ${error.message}`); }
@@ -183,16 +184,20 @@ function showReading(number) {
   const row = document.getElementById("read-digits");
   row.innerHTML = "";
   (reading ? reading.digits : []).forEach((d, i) => {
+    if (d.sign) return;  // a sign read by its shape: nothing to correct it to among 0-9
     const button = document.createElement("button");
     button.type = "button";
     button.textContent = d.is_digit ? `${d.digit} ${(100 * d.probability).toFixed(0)}%` : "no digit";
     button.title = "correct this digit";
+    button.dataset.index = i;
     if (!d.is_digit) button.classList.add("refused");
     button.addEventListener("click", () => {
       chosenDigit = chosenDigit === i ? null : i;
-      for (const [k, b] of [...row.children].entries()) b.classList.toggle("chosen", k === chosenDigit);
+      for (const b of row.children) b.classList.toggle("chosen", Number(b.dataset.index) === chosenDigit);
+      const digits = reading.digits.filter((e) => !e.sign).length;
+      const place = reading.digits.slice(0, i + 1).filter((e) => !e.sign).length;
       document.getElementById("target").textContent =
-        chosenDigit === null ? "for the drawing" : `for digit ${chosenDigit + 1} of ${reading.digits.length}`;
+        chosenDigit === null ? "for the drawing" : `for digit ${place} of ${digits}`;
       drawOverlay();
     });
     row.append(button);
@@ -204,16 +209,25 @@ function showReading(number) {
 function drawOverlay() {
   overlay.clearRect(0, 0, canvas.width, canvas.height);
   if (heat && document.getElementById("why").checked) overlay.drawImage(heat, 0, 0, canvas.width, canvas.height);
-  if (!reading || reading.digits.length < 2 && chosenDigit === null) return;  // one digit: the verdict says it
+  if (!reading) return;
+  const numbers = reading.lines.flatMap((line) => line.numbers);
   overlay.font = "bold 15px system-ui, sans-serif";
-  reading.digits.forEach((d, i) => {
-    const [x0, y0, x1, y1] = onCanvas(d.box);
-    overlay.strokeStyle = overlay.fillStyle = i === chosenDigit ? "#35a" : d.is_digit ? "#2a7" : "#a30";
-    overlay.lineWidth = 2;
-    overlay.strokeRect(x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4);
-    const label = d.is_digit ? `${d.digit} ${(100 * d.probability).toFixed(0)}%` : "?";
-    overlay.fillText(label, x0, Math.max(14, y0 - 6));
-  });
+  overlay.lineWidth = 2;
+  // one box per number (a lone digit: the verdict says it), and the digit being corrected in blue
+  if (numbers.length > 1 || reading.digits.length > 1) {
+    for (const n of numbers) {
+      const [x0, y0, x1, y1] = onCanvas(n.box);
+      const refused = n.digits.every((d) => !d.is_digit && !d.sign);
+      overlay.strokeStyle = overlay.fillStyle = refused ? "#a30" : "#2a7";
+      overlay.strokeRect(x0 - 3, y0 - 3, x1 - x0 + 6, y1 - y0 + 6);
+      overlay.fillText(refused ? "?" : n.text, x0, Math.max(14, y0 - 7));
+    }
+  }
+  if (chosenDigit !== null) {
+    const [x0, y0, x1, y1] = onCanvas(reading.digits[chosenDigit].box);
+    overlay.strokeStyle = "#35a";
+    overlay.strokeRect(x0 - 1, y0 - 1, x1 - x0 + 2, y1 - y0 + 2);
+  }
 }
 
 function showPrediction(result, number = null) {
@@ -224,7 +238,7 @@ function showPrediction(result, number = null) {
     result ? `${(100 * result.probabilities[result.digit]).toFixed(1)}%` + (result.is_digit === false ? " (best guess)" : "") : "";
   const refusal = document.getElementById("refusal");
   refusal.hidden = !(result && result.is_digit === false);
-  const aNumber = number && number.digits.length > 1 && number.digits.every((d) => d.is_digit);
+  const aNumber = number && number.digits.length > 1 && number.digits.every((d) => d.is_digit || d.sign);
   refusal.textContent = aNumber ? "that is more than one digit: see what it reads below"
                                 : "that doesn't look like a digit";
   for (let d = 0; d < 10; d++) {
