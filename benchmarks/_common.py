@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
 import platform
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -71,6 +76,16 @@ def _median_rate(one_pass, items: int, rounds: int, min_seconds: float = 1.0) ->
     return statistics.median(rates)
 
 
+def edit_distance(a: str, b: str) -> int:
+    """The fewest characters to insert, delete or change to turn `a` into `b` (Levenshtein)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
 def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
     """Markdown table (it pastes into the README as it is)."""
     print("| " + " | ".join(title for _, title in columns) + " |")
@@ -95,6 +110,25 @@ def train_fast(run_dir: Path | None = None, **options):
 def trained_default_model(directory: Path) -> str:
     """Checkpoint of the default model (recipe fast on mnist-5k, ~30 s), tested on the real MNIST digits if present."""
     return str(train_fast(Path(directory) / "run", dataset="mnist-5k", test_set=real_mnist_test_set()).checkpoint)
+
+
+def benchmark_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring as help, --checkpoint (else the default model is trained here)
+    and --json."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="the model to measure (default: train the default model here)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+@contextmanager
+def model_to_measure(checkpoint: str | None) -> Iterator[tuple[str, Path]]:
+    """(`checkpoint`, else the default model trained here; a scratch folder), both gone afterwards; which model
+    it was goes to stderr."""
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        yield checkpoint or trained_default_model(Path(tmp)), Path(tmp)
+    print(f"# model {checkpoint or 'trained here (recipe fast, mnist-5k)'}", file=sys.stderr)
 
 
 def exported_predictor(checkpoint, out: Path, int8: bool = False):

@@ -17,13 +17,9 @@ and whether the board's guard accepted the new version (held-out accuracy must n
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
-import logging
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from _common import print_table, real_test_digits, train_fast
+from _common import benchmark_parser, model_to_measure, print_table, real_test_digits
 from _http import api
 from digitlab.data.handwriting import Glyph, Hand, arc, render
 from digitlab.inference.predictor import Predictor
@@ -115,19 +111,12 @@ def adapt(checkpoint: str, writer: Writer, corrections: int, folder: Path) -> di
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="the board's base model (default: train the default model here)")
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--writer", choices=list(WRITERS), default="4 looped top")
     parser.add_argument("--corrections", type=int, default=20, help="drawings the writer corrects (default: 20)")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        test_set, _, _ = real_test_digits(1)
-        checkpoint = args.checkpoint or str(train_fast(Path(tmp) / "default", dataset="mnist-5k",
-                                                       test_set=test_set).checkpoint)
-        result = adapt(checkpoint, WRITERS[args.writer], args.corrections, Path(tmp))
-    print(f"# model {checkpoint if args.checkpoint else 'trained here (recipe fast, mnist-5k)'}", file=sys.stderr)
+    with model_to_measure(args.checkpoint) as (checkpoint, scratch):
+        result = adapt(checkpoint, WRITERS[args.writer], args.corrections, scratch)
     if args.json:
         print(json.dumps(result))
         return 0

@@ -21,31 +21,18 @@ are the same for every model.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from _common import machine, print_table, real_test_digits, train_fast
+from _common import benchmark_parser, edit_distance, machine, model_to_measure, print_table, real_test_digits
 from digitlab.analysis.pictures import page_photo, random_page_style
 from digitlab.inference.predictor import Predictor
 from digitlab.reading.page import read_page
 
 SIGN_PATTERNS = ["d.dd", "dd,dd", "-d", "-dd", "dd/dd", "d/dd", "dd:dd", "d.d", "ddd,dd", "-d.d"]
-
-
-def edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
-    return row[-1]
 
 
 def plain_texts(rng: np.random.Generator) -> list[str]:
@@ -95,29 +82,23 @@ def _closest(truth: str, read: list[str]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="the model to read with (default: train the default model here)")
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--pages", type=int, default=100, help="pages of numbers (default: 100)")
     parser.add_argument("--sign-pages", type=int, default=50, help="pages of numbers with signs (default: 50)")
     parser.add_argument("--size", default="2400x1800", help="photo size, WIDTHxHEIGHT (default: 2400x1800)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
     size = tuple(int(v) for v in args.size.lower().split("x"))
 
     test_set, images, labels = real_test_digits()
     digits = {d: images[labels == d] for d in range(10)}
-    with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = args.checkpoint or str(train_fast(Path(tmp) / "default", dataset="mnist-5k",
-                                                       test_set=test_set).checkpoint)
+    with model_to_measure(args.checkpoint) as (checkpoint, _):
         predictor = Predictor.from_checkpoint(checkpoint)
         rows = [{"kind": "numbers", **read_pages(predictor, digits, plain_texts, args.pages, size, args.seed)}]
         if args.sign_pages:
             rows.append({"kind": "numbers with signs",
                          **read_pages(predictor, digits, sign_texts, args.sign_pages, size, args.seed + 1)})
-    print(f"# {machine()}; {test_set or 'mnist-5k held-out'} digits; model "
-          f"{checkpoint if args.checkpoint else 'trained here'}", file=sys.stderr)
+    print(f"# {machine()}; {test_set or 'mnist-5k held-out'} digits", file=sys.stderr)
     if args.json:
         print(json.dumps(rows))
         return 0

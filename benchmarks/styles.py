@@ -6,8 +6,10 @@ For each way of writing a digit in data/handwriting.py (DIGITS: a 1 plain, with 
 and a base; a 7 plain, crossed, hooked; a 4 closed and open; ...), N pictures are drawn by hands unlike
 those the recipes train with (more wobble, wider ranges of pen and size), on paper as people photograph it
 (black on white; blue ballpoint in a noisy JPEG; a page lit from one side), and read as `digitlab predict`
-reads a file. A picture refused as "not a digit" counts as wrong. Beside them, two sets of real digits no
-template drew:
+reads a file. A picture refused as "not a digit" counts as wrong. Broken strokes, then: every style drawn
+with a pen that leaves dots (1.2-2.2 pen widths apart, wider than training draws), and real MNIST test
+digits redrawn at 112x112 with their ink kept only in dots of a 9-pixel grid (a halftone print, a
+dot-matrix). Beside them, two sets of real digits no template drew:
 
   MNIST test digits   the 5,000 real MNIST test digits in ../shared (else mnist-5k's held-out 1,000), 28x28
   UCI digits          scikit-learn's copy of the UCI optical digits: 1,797 scans by 43 writers, 8x8 pixels,
@@ -18,17 +20,13 @@ The pictures are the same for every model (seeded), and none of their seeds is o
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from _common import print_table, real_test_digits, train_fast
+from _common import benchmark_parser, model_to_measure, print_table, real_test_digits
 from digitlab.analysis.pictures import blue_ink_jpeg, clean, side_light
 from digitlab.data.handwriting import DIGITS, Hand, render
 from digitlab.errors import ImageError
@@ -37,6 +35,8 @@ from digitlab.reading.framing import mnist_style, preprocess_image
 
 TEST_SEED = 90_001                     # none of the seeds training draws its styled digits with
 TEST_HAND = dict(wobble=(0.03, 0.07), pen=(0.06, 0.22))
+TEST_DOTS = (1.2, 2.2)                 # pen widths between a dotted pen's dots (training draws 1.3-2.0)
+HALFTONE = 9                           # pixels between the dots of the halftone grid, at 112x112
 PAPERS = {"clean": clean, "blue ink, JPEG": blue_ink_jpeg, "side light": side_light}
 
 
@@ -49,6 +49,34 @@ def style_pictures(glyph, count: int, seed: int) -> list[Image.Image]:
         ink, _ = render(glyph, float(rng.uniform(30, 140)), Hand.random(rng, **TEST_HAND), rng)
         digit = mnist_style(ink)  # as a 28x28, which the papers redraw at 112x112
         pictures.append(makers[k % len(makers)](digit))
+    return pictures
+
+
+def dotted_pictures(count: int, seed: int) -> tuple[list[Image.Image], np.ndarray]:
+    """`count` digits of every style in turn, drawn by test hands with a pen that leaves dots."""
+    rng = np.random.default_rng(seed)
+    pictures, labels = [], np.zeros(count, np.int64)
+    for k in range(count):
+        glyph = DIGITS[k % len(DIGITS)]
+        hand = Hand.random(rng, **TEST_HAND)
+        hand.dotted = float(rng.uniform(*TEST_DOTS))
+        ink, _ = render(glyph, float(rng.uniform(30, 140)), hand, rng)
+        pictures.append(clean(mnist_style(ink)))
+        labels[k] = int(glyph.char)
+    return pictures, labels
+
+
+def halftone_pictures(digits: np.ndarray, seed: int) -> list[Image.Image]:
+    """Real 28x28 digits redrawn at 112x112, black on white, their ink kept only in round dots of a grid."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:112, :112]
+    pictures = []
+    for digit in digits:
+        big = np.asarray(Image.fromarray(digit).resize((112, 112), Image.Resampling.BICUBIC), np.float64)
+        ox, oy = rng.integers(HALFTONE, size=2)
+        keep = ((xx + ox) % HALFTONE - HALFTONE / 2) ** 2 + ((yy + oy) % HALFTONE - HALFTONE / 2) ** 2 \
+            < (0.4 * HALFTONE) ** 2
+        pictures.append(Image.fromarray(np.uint8(255 - (big * keep).clip(0, 255))))
     return pictures
 
 
@@ -86,10 +114,16 @@ def measure(predictor, per_style: int) -> list[dict]:
                               np.full(per_style, int(glyph.char)))
         rows.append({"set": f"{glyph.char} {glyph.style}", "count": per_style, "right": accuracy})
         print(f"  {glyph.name}: {accuracy:.1%}", file=sys.stderr)
+    pictures, labels = dotted_pictures(per_style * 4, TEST_SEED + len(DIGITS))
+    rows.append({"set": "every style, dotted pen", "count": len(labels),
+                 "right": read_right(predictor, pictures, labels)})
     _, digits, labels = real_test_digits()
     answers = predictor.predict_arrays(digits)
     rows.append({"set": "MNIST test digits (28x28)", "count": len(labels),
                  "right": float(np.mean([a.is_digit and a.label == y for a, y in zip(answers, labels)]))})
+    halftone = slice(0, per_style * 4)
+    rows.append({"set": f"MNIST test digits, halftone (dots {HALFTONE} px apart)", "count": len(labels[halftone]),
+                 "right": read_right(predictor, halftone_pictures(digits[halftone], TEST_SEED), labels[halftone])})
     pictures, targets = uci_pictures()
     rows.append({"set": "UCI digits (43 writers, 8x8 scans)", "count": len(targets),
                  "right": read_right(predictor, pictures, targets)})
@@ -100,18 +134,11 @@ def measure(predictor, per_style: int) -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="the model to read with (default: train the default model here)")
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--per-style", type=int, default=300, help="pictures per style (default: 300)")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        test_set, _, _ = real_test_digits(1)
-        checkpoint = args.checkpoint or str(train_fast(Path(tmp) / "default", dataset="mnist-5k",
-                                                       test_set=test_set).checkpoint)
+    with model_to_measure(args.checkpoint) as (checkpoint, _):
         rows = measure(Predictor.from_checkpoint(checkpoint), args.per_style)
-    print(f"# model {checkpoint if args.checkpoint else 'trained here (recipe fast, mnist-5k)'}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows))
         return 0

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from _common import print_table, real_test_digits, train_fast
+from _common import edit_distance, print_table, real_test_digits, train_fast
 from digitlab.analysis.pictures import clean, number_picture
 from digitlab.data import load_dataset
 from digitlab.data.non_digits import FASHION_CLOTHES, KINDS, make_non_digits, system_fonts
@@ -47,15 +47,6 @@ from digitlab.reading.framing import preprocess_image
 from digitlab.reading.page import read_page
 
 SPACING = {"separated": (2, 6), "touching": (0, 1), "overlapping": (-3, -2)}  # gap between digits, pixels at 28x28
-
-
-def edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
-    return row[-1]
 
 
 LENGTHS = {"1-4": (1, 4), "5-8": (5, 8), "9-12": (9, 12)}

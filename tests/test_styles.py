@@ -59,6 +59,25 @@ def test_training_adds_the_styled_digits_as_digits():
     assert train.labels.max() == 9
 
 
+def test_a_dotted_pen_leaves_dots_along_the_strokes_and_training_draws_some_digits_with_it():
+    import torch
+    from scipy import ndimage
+
+    from digitlab.data.datasets import Split
+    from digitlab.data.handwriting import DOTTED_SHARE, with_styled_digits
+    seven = next(g for g in DIGITS if g.name == "7 plain")
+    solid, _ = render(seven, 100, Hand(pen=0.1), np.random.default_rng(1))
+    dotted, _ = render(seven, 100, Hand(pen=0.1, dotted=2.0), np.random.default_rng(1))
+    assert ndimage.label(solid > 0.5)[1] == 1
+    # one stroke ~1.65 digit heights long, a dot every 0.2 (2 pen widths): 9 dots
+    assert 8 <= ndimage.label(dotted > 0.5)[1] <= 10
+    assert dotted.sum() < 0.8 * solid.sum() and abs(dotted.shape[0] - solid.shape[0]) <= 2  # same glyph, broken
+    empty = Split(torch.zeros((1000, 1, 28, 28), dtype=torch.uint8), torch.zeros(1000, dtype=torch.int64))
+    added = with_styled_digits(empty, 0.2, seed=3).images[1000:, 0].numpy()
+    pieces = np.array([ndimage.label(a > 128)[1] for a in added])
+    assert len(added) == 200 and abs((pieces >= 6).mean() - DOTTED_SHARE) < 0.1  # the dotted ones: many pieces
+
+
 def test_the_ways_people_write_are_read_as_their_digits(reader):
     """Each style MNIST lacks, drawn by hands unlike the training ones: read right at least 85% of the time
     by a model trained 8 epochs with the recipe (benchmarks/styles.py measures the default model)."""
@@ -66,6 +85,16 @@ def test_the_ways_people_write_are_read_as_their_digits(reader):
         answers = _read(reader, _pictures(glyph, 20, seed=500 + k))
         right = sum(a.is_digit and a.name == glyph.char for a in answers)
         assert right >= 17, f"{glyph.name}: {right} of 20"
+
+
+def test_digits_drawn_with_a_dotted_pen_are_digits(reader):
+    """Dots along a digit's strokes are that digit, not a sign or a blot (they were refused)."""
+    rng = np.random.default_rng(11)
+    for glyph in DIGITS[::3]:
+        hand = Hand.random(rng, (0.03, 0.06), (0.08, 0.14))
+        hand.dotted = float(rng.uniform(1.5, 2.2))
+        answers = _read(reader, _pictures(glyph, 6, seed=700, hand=hand))
+        assert sum(a.is_digit and a.name == glyph.char for a in answers) >= 5, glyph.name
 
 
 def test_a_plus_drawn_on_the_board_is_no_digit(reader):

@@ -23,6 +23,9 @@ from PIL import Image, ImageDraw
 log = logging.getLogger("digitlab")
 
 SUPERSAMPLE = 4  # strokes are drawn this many times finer, then averaged down: anti-aliased edges
+DOT_SPACING = (1.3, 2.0)  # pen widths between the dots of a dotted pen: sparser dots no longer read as a stroke
+DOTTED_SHARE = 0.25       # of the drawn digits a run trains on: drawn dotted (without them a digit drawn in dots is
+                          # refused as a sign or a blot; evidence: docs/models.md, "Broken strokes")
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ class Hand:
     stretch: float = 1.0        # width multiplier
     wobble: float = 0.0         # how far the hand's bend moves the strokes, in digit heights
     pen: float = 0.12           # pen width, in digit heights
+    dotted: float = 0.0         # a pen that leaves dots this many pen widths apart (a pen that skips, a drawing made
+                                # of taps); 0: a solid stroke
 
     @classmethod
     def random(cls, rng: np.random.Generator, wobble: tuple[float, float] = (0.01, 0.035),
@@ -194,8 +199,12 @@ def render(glyph: Glyph, height: float, hand: Hand, rng: np.random.Generator) ->
     draw = ImageDraw.Draw(canvas)
     width = pen * SUPERSAMPLE
     for line in lines:
-        xy = [tuple(p) for p in (line - low) * scale]
-        draw.line(xy, fill=255, width=max(1, round(width)), joint="curve")
+        xy = (line - low) * scale
+        if hand.dotted:
+            for x, y in _along(xy, hand.dotted * width):
+                draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=255)
+            continue
+        draw.line([tuple(p) for p in xy], fill=255, width=max(1, round(width)), joint="curve")
         for x, y in (xy[0], xy[-1]):
             draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=255)
     for cx, cy, r in dots:
@@ -207,31 +216,48 @@ def render(glyph: Glyph, height: float, hand: Hand, rng: np.random.Generator) ->
     return ink, (float(middle[0]), float(middle[1]))
 
 
+def _along(points: np.ndarray, spacing: float) -> np.ndarray:
+    """Points every `spacing` along a polyline, from its start to its end (both included)."""
+    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    travelled = np.concatenate([[0.0], np.cumsum(steps)])
+    at = np.linspace(0.0, travelled[-1], max(2, round(travelled[-1] / spacing) + 1))
+    return np.stack([np.interp(at, travelled, points[:, k]) for k in range(2)], axis=1)
+
+
 def styled_digits(count: int, seed: int, styles: list[Glyph] | None = None,
                   wobble: tuple[float, float] = (0.01, 0.05), pen: tuple[float, float] = (0.07, 0.2),
-                  height: tuple[float, float] = (40, 100)) -> tuple[np.ndarray, np.ndarray]:
+                  height: tuple[float, float] = (40, 100), dotted: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """`count` digits drawn from the templates (`styles`, default every one, drawn in turn), each by a hand of
-    its own, framed as MNIST frames a digit: (uint8 (N, 28, 28), labels (N,))."""
+    its own (`dotted` of them with a pen leaving dots DOT_SPACING apart), framed as MNIST frames a digit:
+    (uint8 (N, 28, 28), labels (N,))."""
     from digitlab.reading.framing import mnist_style
     rng = np.random.default_rng(seed)
     styles = styles or DIGITS
     images, labels = np.zeros((count, 28, 28), np.uint8), np.zeros(count, np.int64)
     for k in range(count):
         glyph = styles[k % len(styles)] if count >= len(styles) else styles[rng.integers(len(styles))]
-        ink, _ = render(glyph, float(rng.uniform(*height)), Hand.random(rng, wobble, pen), rng)
+        hand = Hand.random(rng, wobble, pen)
+        if rng.random() < dotted:
+            hand.dotted = float(rng.uniform(*DOT_SPACING))
+        ink, _ = render(glyph, float(rng.uniform(*height)), hand, rng)
         images[k], labels[k] = mnist_style(ink), int(glyph.char)
     order = rng.permutation(count)
     return images[order], labels[order]
 
 
 def with_styled_digits(train, share: float, seed: int):
-    """`train` (a digit data set's training Split) with `share` of its size more digits drawn from the templates
-    of the ways of writing digits MNIST lacks (its own shapes are there in its real digits already)."""
+    """`train` (a digit data set's training Split) with `share` of its size more digits drawn: in the ways of
+    writing digits MNIST lacks (its own shapes are there in its real digits already), and DOTTED_SHARE of them
+    in every way, MNIST's too, with a pen that leaves dots."""
     import torch
 
     from digitlab.data.datasets import Split
     count = round(share * len(train))
-    images, labels = styled_digits(count, seed, LACKING)
-    log.info(f"styled digits: {count} drawn from the {len(LACKING)} templates MNIST lacks added to the training split")
+    dotted = round(DOTTED_SHARE * count)
+    solid_images, solid_labels = styled_digits(count - dotted, seed, LACKING)
+    dotted_images, dotted_labels = styled_digits(dotted, seed + 1, DIGITS, dotted=1.0)
+    log.info(f"styled digits: {count - dotted} drawn from the {len(LACKING)} templates MNIST lacks and {dotted} dotted "
+             f"from all {len(DIGITS)} added to the training split")
+    images, labels = np.concatenate([solid_images, dotted_images]), np.concatenate([solid_labels, dotted_labels])
     return Split(torch.cat([train.images, torch.from_numpy(images)[:, None]]),
                  torch.cat([train.labels, torch.from_numpy(labels).to(train.labels.dtype)]))

@@ -17,7 +17,7 @@ lines of writing drift up or down as a hand moves across. The steps:
    down so that the middles of the line's digits lie on one row.
 
 Projection profiles and blobs grouped along their rows need no training and follow a bent line; a learned
-detector would need pages to learn from, which digitlab does not have (docs/reading.md, "Pages").
+detector would need pages to learn from, which digitlab does not have (docs/reading.md, "A page").
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ MAX_SEGMENT_WIDTH = 1.6  # of the digits' height: no digit is wider than this (h
                          # wider than tall). The only bound on the pieces one digit may span: a bound on their
                          # number would keep a round 0, which more cuts cross, from ever being read whole
 WIDE_GAP = 0.3           # of the digits' height: blank space this wide always separates two digits
+EDGE_STRENGTH = 0.5      # of a segment's strongest ink: a piece of it that never gets this strong is the blurred
+                         # edge of a neighbour's stroke that a seam hugging it left behind, not a stroke of its own
 
 
 @dataclass
@@ -52,10 +54,21 @@ class Cuts:
         return self.line.ink
 
     def segment(self, first: int, last: int) -> np.ndarray:
-        """The ink between cut `first` and cut `last` (indices into seams), elsewhere zero."""
-        cols = np.arange(self.ink.shape[1])[None, :]
-        inside = (cols >= self.seams[first][:, None]) & (cols < self.seams[last][:, None])
-        return np.where(inside, self.ink, 0.0)
+        """The ink between cut `first` and cut `last` (indices into seams), elsewhere zero, less the faint
+        edges of neighbours' strokes (EDGE_STRENGTH): they would stretch its box and shift its framing."""
+        left, right = self.seams[first], self.seams[last]
+        lo, hi = int(left.min()), int(right.max())  # the columns it may reach: the work is done there alone
+        cols = np.arange(lo, hi)[None, :]
+        inside = (cols >= left[:, None]) & (cols < right[:, None])
+        part = np.where(inside, self.ink[:, lo:hi], 0.0)
+        pieces, count = ndimage.label(part > 0)
+        if count > 1:  # a piece stays if any of its pixels is strong enough
+            strong = np.zeros(count + 1, bool)
+            strong[pieces[part >= EDGE_STRENGTH * part.max()]] = True
+            part *= strong[pieces]
+        ink = np.zeros_like(self.ink, dtype=part.dtype)
+        ink[:, lo:hi] = part
+        return ink
 
     def width(self, ink: np.ndarray) -> int:
         cols = np.flatnonzero(ink.any(axis=0))

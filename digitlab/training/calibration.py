@@ -4,7 +4,7 @@ The threshold is set on non-digits made afresh (another seed; pairs of the run's
 digits, clothes from the training range), none of which the model trained on: the most lenient
 digit_score that still refuses REFUSED_SHARE of them, and never stricter than the model's own odds
 (0), past which real digits pay. Kinds it has never seen are refused less readily than these, hence
-a share above the 90% that unseen non-digits should meet (docs/reading.md, "Refusal").
+a share above the 90% that unseen non-digits should meet (docs/reading.md, "Refusing what is no digit").
 """
 
 from __future__ import annotations

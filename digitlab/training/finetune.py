@@ -24,7 +24,7 @@ def fine_tune(model: nn.Module, split: Split, mean, std, recipe: TrainConfig | N
 
     The augmentation, label smoothing and optimizer are `recipe`'s, the settings the model was trained with
     (without one: +-1 px shifts and plain cross-entropy): a model trained with label smoothing and warped digits
-    forgets more of what it knew when it is fine-tuned without them (docs/board.md, "Fine-tuning").
+    forgets more of what it knew when it is fine-tuned without them (docs/board.md, "Fine-tuning on the corrections").
     """
     cfg = replace(recipe or TrainConfig(shift_pixels=1), epochs=epochs, lr=lr, batch_size=batch_size,
                   schedule="cosine")

@@ -40,10 +40,11 @@ class Stopping(Exception):
 
 class FineTuner:
     def __init__(self, service: ModelService, store: SampleStore, registry: Registry, max_drop: float = 0.005,
-                 base_samples: int = 4000, repeats: int = 5, held_out: int = 2000, epochs: int = 2):
+                 base_samples: int = 4000, repeats: int = 5, held_out: int = 2000, epochs: int = 2,
+                 lr: float = 5e-4):  # the peak of a cosine; 1e-3 forgot twice as much (evidence: docs/board.md)
         self.service, self.store, self.registry = service, store, registry
         self.max_drop, self.base_samples, self.repeats = max_drop, base_samples, repeats
-        self.held_out, self.epochs = held_out, epochs
+        self.held_out, self.epochs, self.lr = held_out, epochs, lr
         self._stopping = threading.Event()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finetune")
 
@@ -96,7 +97,8 @@ class FineTuner:
         classes, refusal = payload["classes"], refusal_of(payload)
         before = evaluate(model, test, mean, std, len(classes), refusal=refusal).accuracy
         self.registry.update_job(job, before=before)
-        fine_tune(model, mix, mean, std, cfg, epochs=self.epochs, seed=job, progress=self._reporter(job))
+        fine_tune(model, mix, mean, std, cfg, epochs=self.epochs, lr=self.lr, seed=job,
+                  progress=self._reporter(job))
         if refusal is not None:  # the new version's own threshold, set on new non-digits as training sets it
             answering = with_inference_options(model, payload["config"])
             refusal = Refusal(refusal.index, refusal_threshold(answering, data, cfg))
