@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from digitlab.inference.trained_model import predict_logits
@@ -45,6 +46,29 @@ def real_test_digits(limit: int | None = None):
     test_set = real_mnist_test_set()
     test = load_dataset(test_set or "mnist-5k").test
     return test_set, test.images[:limit, 0].numpy(), test.labels[:limit].numpy()
+
+
+def digits_right(predictor, digits: np.ndarray, labels) -> float:
+    """The share of 28x28 digits read as their label (a refused one counts as wrong)."""
+    answers = predictor.predict_arrays(digits)
+    return float(np.mean([a.is_digit and a.label == y for a, y in zip(answers, labels)]))
+
+
+def pictures_right(predictor, pictures: list, labels) -> float:
+    """The share of pictures (PIL images or a file's bytes) read as their label as `digitlab predict` reads a
+    file; a picture refused, or with no ink to read, counts as wrong."""
+    from digitlab.errors import ImageError
+    from digitlab.reading.framing import preprocess_image
+    inputs, keep = [], []
+    for i, picture in enumerate(pictures):
+        try:
+            inputs.append(preprocess_image(picture))
+            keep.append(i)
+        except ImageError:
+            pass
+    if not inputs:
+        return 0.0
+    return digits_right(predictor, np.stack(inputs), np.asarray(labels)[keep]) * len(keep) / len(labels)
 
 
 def inference_images_per_s(model: torch.nn.Module, images: torch.Tensor, mean, std,

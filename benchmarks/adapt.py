@@ -27,11 +27,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from _common import benchmark_parser, model_to_measure, print_table, real_test_digits
+from _common import benchmark_parser, digits_right, model_to_measure, pictures_right, print_table, real_test_digits
 from _http import api
 from digitlab.data.handwriting import Glyph, Hand, arc, render
 from digitlab.inference.predictor import Predictor
-from digitlab.reading.framing import preprocess_image
 from digitlab.web.app import create_app
 from digitlab.web.board import Board
 from digitlab.web.server import BackgroundServer
@@ -74,23 +73,16 @@ WRITERS = {
 }
 
 
-def read_right(predictor, drawings: list[bytes], label: int) -> float:
-    answers = predictor.predict_arrays(np.stack([preprocess_image(d) for d in drawings]))
-    return float(np.mean([a.is_digit and a.label == label for a in answers]))
-
-
-def real_digits_right(predictor, digits: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean([a.is_digit and a.label == y for a, y in zip(predictor.predict_arrays(digits), labels)]))
-
-
 def adapt(checkpoint: str, writer: Writer, corrections: int, folder: Path) -> dict:
     """Corrections on a real board, a fine-tune, and the readings before and after."""
     _, digits, labels = real_test_digits()
     label = int(writer.glyph.char)
     unseen = writer.drawings(300, seed=2)
+    unseen_labels = [label] * len(unseen)
     base = Predictor.from_checkpoint(checkpoint)
     result = {"writer": writer.glyph.name, "corrections": corrections,
-              "style_before": read_right(base, unseen, label), "real_before": real_digits_right(base, digits, labels)}
+              "style_before": pictures_right(base, unseen, unseen_labels),
+              "real_before": digits_right(base, digits, labels)}
     board = Board.open(folder / "board.sqlite", checkpoint=checkpoint)
     with BackgroundServer(create_app(board)) as server:
         port = int(server.url.rsplit(":", 1)[1])
@@ -106,7 +98,8 @@ def adapt(checkpoint: str, writer: Writer, corrections: int, folder: Path) -> di
         serving = board.registry.path(board.registry.get(board.service.info.version))
     board.close()
     after = Predictor.from_checkpoint(serving)
-    result.update(style_after=read_right(after, unseen, label), real_after=real_digits_right(after, digits, labels))
+    result.update(style_after=pictures_right(after, unseen, unseen_labels),
+                  real_after=digits_right(after, digits, labels))
     return result
 
 

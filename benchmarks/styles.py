@@ -26,12 +26,11 @@ import sys
 import numpy as np
 from PIL import Image
 
-from _common import benchmark_parser, model_to_measure, print_table, real_test_digits
+from _common import benchmark_parser, digits_right, model_to_measure, pictures_right, print_table, real_test_digits
 from digitlab.analysis.pictures import blue_ink_jpeg, clean, side_light
 from digitlab.data.handwriting import DIGITS, Hand, render
-from digitlab.errors import ImageError
 from digitlab.inference.predictor import Predictor
-from digitlab.reading.framing import mnist_style, preprocess_image
+from digitlab.reading.framing import mnist_style
 
 TEST_SEED = 90_001                     # none of the seeds training draws its styled digits with
 TEST_HAND = dict(wobble=(0.03, 0.07), pen=(0.06, 0.22))
@@ -40,28 +39,19 @@ HALFTONE = 9                           # pixels between the dots of the halftone
 PAPERS = {"clean": clean, "blue ink, JPEG": blue_ink_jpeg, "side light": side_light}
 
 
-def style_pictures(glyph, count: int, seed: int) -> list[Image.Image]:
-    """`count` pictures of one way of writing a digit, by test hands, on the papers above in turn."""
-    rng = np.random.default_rng(seed)
-    makers = list(PAPERS.values())
-    pictures = []
-    for k in range(count):
-        ink, _ = render(glyph, float(rng.uniform(30, 140)), Hand.random(rng, **TEST_HAND), rng)
-        digit = mnist_style(ink)  # as a 28x28, which the papers redraw at 112x112
-        pictures.append(makers[k % len(makers)](digit))
-    return pictures
-
-
-def dotted_pictures(count: int, seed: int) -> tuple[list[Image.Image], np.ndarray]:
-    """`count` digits of every style in turn, drawn by test hands with a pen that leaves dots."""
+def test_drawings(glyphs: list, count: int, seed: int, papers: list,
+                  dots: tuple[float, float] | None = None) -> tuple[list[Image.Image], np.ndarray]:
+    """`count` pictures of the glyphs in turn, by test hands (with a pen leaving dots `dots` pen widths apart,
+    if given), on the papers in turn: (pictures, labels)."""
     rng = np.random.default_rng(seed)
     pictures, labels = [], np.zeros(count, np.int64)
     for k in range(count):
-        glyph = DIGITS[k % len(DIGITS)]
+        glyph, height = glyphs[k % len(glyphs)], float(rng.uniform(30, 140))
         hand = Hand.random(rng, **TEST_HAND)
-        hand.dotted = float(rng.uniform(*TEST_DOTS))
-        ink, _ = render(glyph, float(rng.uniform(30, 140)), hand, rng)
-        pictures.append(clean(mnist_style(ink)))
+        if dots:
+            hand.dotted = float(rng.uniform(*dots))
+        ink, _ = render(glyph, height, hand, rng)
+        pictures.append(papers[k % len(papers)](mnist_style(ink)))  # a 28x28, which the papers redraw at 112x112
         labels[k] = int(glyph.char)
     return pictures, labels
 
@@ -80,21 +70,6 @@ def halftone_pictures(digits: np.ndarray, seed: int) -> list[Image.Image]:
     return pictures
 
 
-def read_right(predictor, pictures: list[Image.Image], labels: np.ndarray) -> float:
-    """The share of pictures read as their label (not refused), read as files are."""
-    inputs, keep = [], []
-    for i, picture in enumerate(pictures):
-        try:
-            inputs.append(preprocess_image(picture))
-            keep.append(i)
-        except ImageError:
-            pass
-    if not inputs:
-        return 0.0
-    answers = predictor.predict_arrays(np.stack(inputs))
-    return sum(a.is_digit and a.label == labels[i] for a, i in zip(answers, keep)) / len(labels)
-
-
 def uci_pictures() -> tuple[list[Image.Image], np.ndarray]:
     from sklearn.datasets import load_digits
     uci = load_digits()
@@ -110,26 +85,24 @@ def uci_pictures() -> tuple[list[Image.Image], np.ndarray]:
 def measure(predictor, per_style: int) -> list[dict]:
     rows = []
     for k, glyph in enumerate(DIGITS):
-        accuracy = read_right(predictor, style_pictures(glyph, per_style, TEST_SEED + k),
-                              np.full(per_style, int(glyph.char)))
+        accuracy = pictures_right(predictor, *test_drawings([glyph], per_style, TEST_SEED + k, list(PAPERS.values())))
         rows.append({"set": f"{glyph.char} {glyph.style}", "count": per_style, "right": accuracy})
         print(f"  {glyph.name}: {accuracy:.1%}", file=sys.stderr)
-    pictures, labels = dotted_pictures(per_style * 4, TEST_SEED + len(DIGITS))
+    pictures, labels = test_drawings(DIGITS, per_style * 4, TEST_SEED + len(DIGITS), [clean], TEST_DOTS)
     rows.append({"set": "every style, dotted pen", "count": len(labels),
-                 "right": read_right(predictor, pictures, labels)})
+                 "right": pictures_right(predictor, pictures, labels)})
     _, digits, labels = real_test_digits()
-    answers = predictor.predict_arrays(digits)
     rows.append({"set": "MNIST test digits (28x28)", "count": len(labels),
-                 "right": float(np.mean([a.is_digit and a.label == y for a, y in zip(answers, labels)]))})
+                 "right": digits_right(predictor, digits, labels)})
     halftone = slice(0, per_style * 4)
     rows.append({"set": f"MNIST test digits, halftone (dots {HALFTONE} px apart)", "count": len(labels[halftone]),
-                 "right": read_right(predictor, halftone_pictures(digits[halftone], TEST_SEED), labels[halftone])})
+                 "right": pictures_right(predictor, halftone_pictures(digits[halftone], TEST_SEED), labels[halftone])})
     pictures, targets = uci_pictures()
     rows.append({"set": "UCI digits (43 writers, 8x8 scans)", "count": len(targets),
-                 "right": read_right(predictor, pictures, targets)})
+                 "right": pictures_right(predictor, pictures, targets)})
     ones = targets == 1
     rows.append({"set": "UCI digits: the 1s alone", "count": int(ones.sum()),
-                 "right": read_right(predictor, [p for p, o in zip(pictures, ones) if o], targets[ones])})
+                 "right": pictures_right(predictor, [p for p, o in zip(pictures, ones) if o], targets[ones])})
     return rows
 
 

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from digitlab.data.handwriting import DIGITS, LACKING, OTHER_SIGNS, Glyph, Hand, arc, render, styled_digits
@@ -53,14 +54,13 @@ def test_styled_digits_come_from_every_template_lacking_in_mnist_and_repeat_with
 def test_training_adds_the_styled_digits_as_digits():
     cfg = TrainConfig(dataset="mnist-5k", recipe="fast", styled_digits=0.1, non_digits=0.0, seed=2,
                       explicit=["styled_digits", "non_digits", "seed"])
-    cfg, dataset, train, _, _ = prepare_data(cfg, __import__("torch").device("cpu"))
+    cfg, dataset, train, _, _ = prepare_data(cfg, torch.device("cpu"))
     # mnist-5k holds out 1,000 digits for testing: 4,000 train, and a tenth of that more drawn
     assert len(train) == round(1.1 * 4000) and dataset.classes == [str(d) for d in range(10)]
     assert train.labels.max() == 9
 
 
 def test_a_dotted_pen_leaves_dots_along_the_strokes_and_training_draws_some_digits_with_it():
-    import torch
     from scipy import ndimage
 
     from digitlab.data.datasets import Split

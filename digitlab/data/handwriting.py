@@ -198,19 +198,21 @@ def render(glyph: Glyph, height: float, hand: Hand, rng: np.random.Generator) ->
     canvas = Image.new("L", (int(size[0]), int(size[1])), 0)
     draw = ImageDraw.Draw(canvas)
     width = pen * SUPERSAMPLE
+    def dot(x: float, y: float, radius: float) -> None:
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+
     for line in lines:
         xy = (line - low) * scale
         if hand.dotted:
             for x, y in _along(xy, hand.dotted * width):
-                draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=255)
+                dot(x, y, width / 2)
             continue
         draw.line([tuple(p) for p in xy], fill=255, width=max(1, round(width)), joint="curve")
-        for x, y in (xy[0], xy[-1]):
-            draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=255)
+        for x, y in (xy[0], xy[-1]):  # round ends
+            dot(x, y, width / 2)
     for cx, cy, r in dots:
         x, y = (np.array([cx, cy]) - low) * scale
-        radius = r * scale + width / 2
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+        dot(x, y, r * scale + width / 2)
     ink = np.asarray(canvas.reduce(SUPERSAMPLE), np.float32) / 255
     middle = (-low) * height
     return ink, (float(middle[0]), float(middle[1]))
