@@ -100,16 +100,6 @@ def _median_rate(one_pass, items: int, rounds: int, min_seconds: float = 1.0) ->
     return statistics.median(rates)
 
 
-def edit_distance(a: str, b: str) -> int:
-    """The fewest characters to insert, delete or change to turn `a` into `b` (Levenshtein)."""
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
-    return row[-1]
-
-
 def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
     """Markdown table (it pastes into the README as it is)."""
     print("| " + " | ".join(title for _, title in columns) + " |")

@@ -1,12 +1,15 @@
-"""Reading whole pages: phone photos of lines of handwritten numbers, and the signs written in them.
+"""Reading whole pages: phone photos of lines of handwritten numbers, the signs written in them, pages lying on a
+desk, turned, in other hands, and 48 MP photos.
 
-    python benchmarks/pages.py [--checkpoint PATH] [--pages N] [--sign-pages N] [--size 2400x1800] [--json]
+    python benchmarks/pages.py [--checkpoint PATH] [--pages N] [--sign-pages N] [--desk-pages N]
+                               [--turned-pages N] [--hand-pages N] [--big-pages N] [--size 2400x1800] [--json]
 
 Each page (analysis/pictures.py: page_photo) is a 2400x1800 phone photo of 3-5 lines of 1-3 numbers
 of 1-4 digits, the digits real MNIST test digits (the 5,000 in ../shared, else mnist-5k's held-out
 1,000): ruled, squared or plain paper, blue or black ink, light falling off across the whole page
 (to 0.45-0.8 of its brightness), up to 5 degrees of tilt, lines that sag or rise a little, sensor
-noise and JPEG. Each is read as `digitlab read` reads a file, and scored:
+noise and JPEG. Each is read as `digitlab read` reads a file (the JPEG decoded by load_photo, the page
+found, flattened and turned the right way up), and scored:
 
   line count right   pages on which exactly as many lines were found as were written
   lines exact        lines whose text (numbers joined by one space) was read exactly
@@ -15,22 +18,34 @@ noise and JPEG. Each is read as `digitlab read` reads a file, and scored:
 
 The sign pages are made the same way, every number holding a sign: decimal points and commas
 ("3.14", "12,50"), a minus ("-5"), a date ("12/04"), a time ("13:45"); the share of those numbers
-read exactly is printed. The digits and signs the pages are made of change with --seed; the pages
-are the same for every model.
+read exactly is printed. Desk pages (analysis/pictures.py: desk_photo): an evenly lit page of 1240x1754
+lying on a wooden, dark, pale, tiled or cloth desk, photographed at 4000x3000 (12 MP): turned up to 12
+degrees, each corner pushed by up to 10% of the page, a shadow, light falling off, sometimes a hand or a
+second sheet in the frame, one page in five with a corner out of the frame. Turned pages: desk pages in
+photos turned by 90, 180 or 270 degrees. Other hands: pages written with one writer's digits drawn from
+the handwriting templates (data/handwriting.py: one_writer), a writer a page. 48 MP: desk pages scaled to
+8000x6000. The digits and signs the pages are made of change with --seed; the pages are the same for
+every model.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
+from PIL import Image
 
-from _common import benchmark_parser, edit_distance, machine, model_to_measure, print_table, real_test_digits
-from digitlab.analysis.pictures import page_photo, random_page_style
+from _common import benchmark_parser, machine, model_to_measure, print_table, real_test_digits
+from digitlab.analysis.pictures import desk_photo, page_photo, random_page_style
+from digitlab.data.handwriting import one_writer
 from digitlab.inference.predictor import Predictor
+from digitlab.reading.images import load_photo
 from digitlab.reading.page import read_page
+from digitlab.utils.text import edit_distance
 
 SIGN_PATTERNS = ["d.dd", "dd,dd", "-d", "-dd", "dd/dd", "d/dd", "dd:dd", "d.d", "ddd,dd", "-d.d"]
 
@@ -49,16 +64,19 @@ def sign_texts(rng: np.random.Generator) -> list[str]:
     return [" ".join(number() for _ in range(int(rng.integers(1, 3)))) for _ in range(int(rng.integers(3, 6)))]
 
 
-def read_pages(predictor, digits: dict, texts, count: int, size: tuple[int, int], seed: int) -> dict:
-    """Pages written with `texts(rng)`, read back; the scores above, and per number how many were read exactly."""
+def read_pages(predictor, photograph, texts, count: int, seed: int) -> dict:
+    """Pages written with `texts(rng)` and photographed with `photograph(written, rng)` (a picture, or a JPEG
+    file's bytes), read back as `digitlab read` reads a file; the scores above, and per number how many were read
+    exactly."""
     rng = np.random.default_rng(seed)
     counted = exact = lines = numbers_right = numbers = errors = characters = 0
     seconds = []
     for _ in range(count):
         written = texts(rng)
-        photo = page_photo(written, digits, rng, random_page_style(rng, size, len(written)))
+        photo = photograph(written, rng)
         start = time.perf_counter()
-        page = read_page(predictor, photo.picture)
+        picture, scale = load_photo(photo) if isinstance(photo, bytes) else (photo, 1.0)
+        page = read_page(predictor, picture, upright=True, scale=scale)
         seconds.append(time.perf_counter() - start)
         read = [line.text for line in page.lines]
         counted += len(read) == len(written)
@@ -76,6 +94,32 @@ def read_pages(predictor, digits: dict, texts, count: int, size: tuple[int, int]
             "seconds": float(np.mean(seconds)), "seconds_max": float(np.max(seconds))}
 
 
+def photo_of_page(digits, size: tuple[int, int]):
+    """A page photographed whole (today's pages), as page_photo makes it (a JPEG, decoded); `digits`: label ->
+    MNIST-style digits, or a function of the page's random generator giving them (a writer a page)."""
+    def photograph(written, rng):
+        mine = digits(rng) if callable(digits) else digits
+        return page_photo(written, mine, rng, random_page_style(rng, size, len(written))).picture
+    return photograph
+
+
+def photo_on_a_desk(digits: dict, size=(4000, 3000), turns=(0,), upscale: tuple[int, int] | None = None):
+    """An evenly lit page lying on a desk, photographed (desk_photo: a JPEG, decoded), maybe turned; `upscale`:
+    the photo scaled to that size and given as a JPEG file's bytes (read at reduced size, as a file is)."""
+    def photograph(written, rng):
+        style = replace(random_page_style(rng, (1240, 1754), len(written)), tilt=0.0, darkest=1.0, noise=0.0,
+                        jpeg=None)
+        page = page_photo(written, digits, rng, style)
+        photo = desk_photo(page, rng, size=size, corner_out=rng.random() < 0.2,
+                           turn=int(turns[rng.integers(len(turns))]))
+        if upscale is None:
+            return photo.picture
+        buffer = io.BytesIO()
+        photo.picture.resize(upscale, Image.Resampling.BILINEAR).save(buffer, format="JPEG", quality=85)
+        return buffer.getvalue()
+    return photograph
+
+
 def _closest(truth: str, read: list[str]) -> str:
     """The line read that is nearest the one written (when the lines found do not match one for one)."""
     return min(read, key=lambda text: edit_distance(text, truth)) if read else ""
@@ -85,6 +129,11 @@ def main() -> int:
     parser = benchmark_parser(__doc__)
     parser.add_argument("--pages", type=int, default=100, help="pages of numbers (default: 100)")
     parser.add_argument("--sign-pages", type=int, default=50, help="pages of numbers with signs (default: 50)")
+    parser.add_argument("--desk-pages", type=int, default=50, help="12 MP photos of a page on a desk (default: 50)")
+    parser.add_argument("--turned-pages", type=int, default=30, help="... of them turned sideways or upside down "
+                        "(default: 30)")
+    parser.add_argument("--hand-pages", type=int, default=50, help="pages in other hands (default: 50)")
+    parser.add_argument("--big-pages", type=int, default=10, help="48 MP photos of a page on a desk (default: 10)")
     parser.add_argument("--size", default="2400x1800", help="photo size, WIDTHxHEIGHT (default: 2400x1800)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -92,12 +141,20 @@ def main() -> int:
 
     test_set, images, labels = real_test_digits()
     digits = {d: images[labels == d] for d in range(10)}
+    whole = photo_of_page(digits, size)
+    rows_wanted = [("numbers", whole, plain_texts, args.pages, args.seed),
+                   ("numbers with signs", whole, sign_texts, args.sign_pages, args.seed + 1),
+                   ("on a desk, 12 MP", photo_on_a_desk(digits), plain_texts, args.desk_pages, args.seed + 2),
+                   ("on a desk, turned 90/180/270", photo_on_a_desk(digits, turns=(90, 180, 270)), plain_texts,
+                    args.turned_pages, args.seed + 3),
+                   ("other hands (templates)", photo_of_page(one_writer, size), plain_texts, args.hand_pages,
+                    args.seed + 4),
+                   ("on a desk, 48 MP", photo_on_a_desk(digits, upscale=(8000, 6000)), plain_texts, args.big_pages,
+                    args.seed + 5)]
     with model_to_measure(args.checkpoint) as (checkpoint, _):
         predictor = Predictor.from_checkpoint(checkpoint)
-        rows = [{"kind": "numbers", **read_pages(predictor, digits, plain_texts, args.pages, size, args.seed)}]
-        if args.sign_pages:
-            rows.append({"kind": "numbers with signs",
-                         **read_pages(predictor, digits, sign_texts, args.sign_pages, size, args.seed + 1)})
+        rows = [{"kind": kind, **read_pages(predictor, photograph, texts, count, seed)}
+                for kind, photograph, texts, count, seed in rows_wanted if count]
     print(f"# {machine()}; {test_set or 'mnist-5k held-out'} digits", file=sys.stderr)
     if args.json:
         print(json.dumps(rows))

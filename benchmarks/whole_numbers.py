@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from _common import edit_distance, print_table, real_test_digits, train_fast
+from _common import print_table, real_test_digits, train_fast
 from digitlab.analysis.pictures import clean, number_picture
 from digitlab.data import load_dataset
 from digitlab.data.non_digits import FASHION_CLOTHES, KINDS, make_non_digits, system_fonts
@@ -45,6 +45,7 @@ from digitlab.errors import DataError, ImageError
 from digitlab.inference.predictor import Predictor
 from digitlab.reading.framing import preprocess_image
 from digitlab.reading.page import read_page
+from digitlab.utils.text import edit_distance
 
 SPACING = {"separated": (2, 6), "touching": (0, 1), "overlapping": (-3, -2)}  # gap between digits, pixels at 28x28
 

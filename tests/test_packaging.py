@@ -39,6 +39,24 @@ def built(tmp_path_factory) -> dict[str, Path]:
     return {"wheel": next(out.glob("digitlab-*.whl")), "sdist": next(out.glob("digitlab-*.tar.gz"))}
 
 
+def install_wheel(wheel: Path, venv: Path) -> tuple[Path, Path]:
+    """A fresh virtual environment with digitlab from `wheel` alone; its other packages (torch, ...) are the ones
+    of the interpreter running the tests, whichever it is.
+
+    `venv --system-site-packages` would not do: inside a virtual environment it reaches the base interpreter's
+    packages, not the environment's. The interpreter's site-packages folders are listed in a .pth file as plain
+    paths, so that their own .pth files (an editable install of this tree among them) are not run."""
+    import site
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    ours = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    Path(ours, "_tests_parent_packages.pth").write_text("".join(f"{p}\n" for p in site.getsitepackages()))
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    return python, venv / "bin" / "digitlab"
+
+
 def test_wheel_and_sdist_carry_the_board_files(built):
     wheel = zipfile.ZipFile(built["wheel"]).namelist()
     assert set(STATIC) <= set(wheel) and "digitlab/web/static/index.html" in wheel
@@ -49,11 +67,7 @@ def test_wheel_and_sdist_carry_the_board_files(built):
 
 def test_the_installed_wheel_serves_the_board(built, tmp_path, trained_run):
     venv = tmp_path / "venv"
-    # the venv sees this interpreter's packages (torch, ...) but gets digitlab only from the wheel
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
-    python, digitlab = venv / "bin" / "python", venv / "bin" / "digitlab"
-    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(built["wheel"])],
-                   check=True, capture_output=True, timeout=300)
+    python, digitlab = install_wheel(built["wheel"], venv)
     where = subprocess.run([python, "-c", "import digitlab; print(digitlab.__file__)"], cwd=tmp_path,
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(venv)), where  # the installed copy, not this source tree

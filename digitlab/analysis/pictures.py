@@ -315,3 +315,168 @@ def _turned_box(box: list[float], tilt: float, shape: tuple[int, int], pad: int)
     # PIL's rotate turns the picture anticlockwise by `tilt`: a point moves by the same rotation on screen
     tx, ty = xs * np.cos(a) + ys * np.sin(a) + cx - pad, -xs * np.sin(a) + ys * np.cos(a) + cy - pad
     return [int(tx.min()), int(ty.min()), int(np.ceil(tx.max())), int(np.ceil(ty.max()))]
+
+
+DESKS = ("wood", "dark", "light", "patterned", "cloth")
+
+
+@dataclass
+class DeskPhoto:
+    """A phone photo of a page lying on a desk: the picture, each line's text and its box in the photo's pixels
+    (around the line's box on the page, carried by the perspective), the page's corners in the photo (top left,
+    top right, bottom right, bottom left of the page as written; some may lie outside the frame) and how far the
+    photo was turned from the right way up (degrees, anticlockwise: 0, 90, 180 or 270)."""
+    picture: Image.Image
+    lines: list[str]
+    boxes: list[list[int]]
+    corners: np.ndarray
+    turn: int = 0
+
+
+def desk_photo(page: PagePhoto, rng: np.random.Generator, size: tuple[int, int] = (4000, 3000),
+               desk: str | None = None, corner_out: bool = False, turn: int = 0, clutter: bool | None = None,
+               jpeg: int | None = None) -> DeskPhoto:
+    """`page` (a picture that is all paper, evenly lit: page_photo with darkest=1, noise=0, jpeg=None) lying on a
+    desk and photographed from a little off-centre: the page fills 45-75% of the frame's height, turned up to
+    12 degrees, each corner pushed by up to 10% of the page (perspective); a desk of wood grain, dark, light,
+    patterned or cloth; sometimes a hand or a second sheet at the edge of the frame; a shadow across part of the
+    photo, light falling off, sensor noise, JPEG. `corner_out`: one corner of the page lies outside the frame.
+    `turn`: the photo is turned by that many degrees (a phone held sideways, no EXIF)."""
+    width, height = size
+    desk = desk or str(rng.choice(DESKS))
+    rgb = _desk(desk, (height, width), rng)
+    if clutter if clutter is not None else rng.random() < 0.4:
+        _clutter(rgb, rng)
+    pw, ph = page.picture.size
+    fill = rng.uniform(0.45, 0.75) * height / ph
+    angle = np.radians(rng.uniform(-12, 12))
+    centre = np.array([width / 2, height / 2]) + rng.uniform(-0.08, 0.08, 2) * (width, height)
+    square = np.array([[-pw, -ph], [pw, -ph], [pw, ph], [-pw, ph]], np.float64) / 2 * fill
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    corners = square @ rotation.T + centre + rng.uniform(-0.1, 0.1, (4, 2)) * (pw * fill, ph * fill)
+    if corner_out:  # the page slid towards a corner of the frame until its own corner there is cut off
+        k = int(rng.integers(4))
+        frame = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
+        outward = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64)
+        corners += frame[k] + outward[k] * rng.uniform(0.01, 0.04) * min(size) - corners[k]
+        corners += _back_in_frame(page.boxes, corners, (pw, ph), size)  # the writing stays in the frame
+    source = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
+    warp = cv2.getPerspectiveTransform(source, corners.astype(np.float32))
+    paper = cv2.warpPerspective(np.asarray(page.picture.convert("RGB"), np.float32), warp, (width, height),
+                                flags=cv2.INTER_AREA if fill < 1 else cv2.INTER_LINEAR)
+    inside = cv2.warpPerspective(np.ones((ph, pw), np.float32), warp, (width, height), flags=cv2.INTER_LINEAR)
+    rgb = rgb * (1 - inside[..., None]) + paper * inside[..., None]
+    rgb *= (_light((height, width), rng.uniform(0.6, 0.9), rng) * _shadow((height, width), rng))[..., None]
+    rgb += rng.standard_normal(rgb.shape, dtype=np.float32) * np.float32(rng.uniform(2, 5))
+    boxes = []
+    for x0, y0, x1, y1 in page.boxes:
+        quad = cv2.perspectiveTransform(np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]], np.float32), warp)[0]
+        boxes.append([int(quad[:, 0].min()), int(quad[:, 1].min()), int(np.ceil(quad[:, 0].max())),
+                      int(np.ceil(quad[:, 1].max()))])
+    picture = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    if turn:
+        picture, boxes, corners = _turned_photo(picture, boxes, corners, turn)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=jpeg or int(rng.integers(75, 93)))
+    return DeskPhoto(Image.open(io.BytesIO(buffer.getvalue())), list(page.lines), boxes, corners, turn)
+
+
+def _back_in_frame(boxes: list[list[int]], corners: np.ndarray, page_size: tuple[int, int],
+                   size: tuple[int, int]) -> np.ndarray:
+    """How far to move the page so that every box written on it lies inside the frame, 2% from its edges."""
+    pw, ph = page_size
+    warp = cv2.getPerspectiveTransform(np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32),
+                                       corners.astype(np.float32))
+    points = np.array([[[x, y] for x0, y0, x1, y1 in boxes for x, y in ((x0, y0), (x1, y1), (x0, y1), (x1, y0))]],
+                      np.float32)
+    placed = cv2.perspectiveTransform(points, warp)[0]
+    low, high = 0.02 * np.array(size), 0.98 * np.array(size)
+    return np.maximum(low - placed.min(axis=0), 0) - np.maximum(placed.max(axis=0) - high, 0)
+
+
+def _desk(kind: str, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Float RGB of a desk: drawn at a quarter of the size (textures are coarse) and scaled up."""
+    h, w = max(8, shape[0] // 4), max(8, shape[1] // 4)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    noise = ndimage.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), rng.uniform(1, 4))
+    noise /= max(float(noise.std()), 1e-6)
+    if kind == "wood":  # grain: stretched noise warping stripes along the planks
+        a = rng.uniform(0, np.pi)
+        along, across = xx * np.cos(a) + yy * np.sin(a), -xx * np.sin(a) + yy * np.cos(a)
+        warp = ndimage.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), (2, 30)) * 40
+        grain = 0.5 + 0.5 * np.sin(across / rng.uniform(2, 6) + warp + 0.02 * along)
+        base = np.array([rng.uniform(110, 190), rng.uniform(70, 125), rng.uniform(35, 80)], np.float32)
+        plank = (np.floor(across / rng.uniform(40, 90)) % 2)[..., None] * rng.uniform(-20, 20)
+        rgb = base * (0.75 + 0.35 * grain[..., None]) + plank + 6 * noise[..., None]
+    elif kind == "dark":
+        rgb = np.array([rng.uniform(20, 70)] * 3, np.float32) + rng.uniform(-8, 8, 3) + 8 * noise[..., None]
+        rgb = np.broadcast_to(rgb, (h, w, 3)).copy()
+    elif kind == "light":  # a pale table: nearly as light as the paper, a little tinted
+        level = rng.uniform(175, 225)
+        rgb = np.array([level] * 3, np.float32) + rng.uniform(-15, 10, 3) + 5 * noise[..., None]
+        rgb = np.broadcast_to(rgb, (h, w, 3)).copy()
+    elif kind == "patterned":  # tiles or checks of two colours with a grout line
+        step = rng.uniform(15, 60)
+        cells = (np.floor(xx / step) + np.floor(yy / step)) % 2
+        colours = rng.uniform(40, 230, (2, 3)).astype(np.float32)
+        rgb = colours[cells.astype(int)] + 5 * noise[..., None]
+        grout = (np.minimum(xx % step, yy % step) < 1.5)[..., None]
+        rgb = np.where(grout, rng.uniform(60, 200), rgb)
+    else:  # cloth: a fine weave of one colour
+        colour = rng.uniform(30, 200, 3).astype(np.float32)
+        weave = 0.5 + 0.25 * (np.sin(xx * 2.1) + np.sin(yy * 2.1))
+        rgb = colour * (0.8 + 0.3 * weave[..., None]) + 6 * noise[..., None]
+    return cv2.resize(rgb.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _clutter(rgb: np.ndarray, rng: np.random.Generator) -> None:
+    """A hand (a skin-toned blob) or a second sheet reaching in from one edge of the frame."""
+    h, w = rgb.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    edge = int(rng.integers(4))
+    cx, cy = [(rng.uniform(0.2, 0.8) * w, 0), (w, rng.uniform(0.2, 0.8) * h), (rng.uniform(0.2, 0.8) * w, h),
+              (0, rng.uniform(0.2, 0.8) * h)][edge]
+    if rng.random() < 0.5:  # a hand
+        cv2.ellipse(mask, (int(cx), int(cy)), (int(0.12 * w), int(0.18 * h)), float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        colour = np.array([rng.uniform(150, 235), rng.uniform(100, 180), rng.uniform(80, 150)], np.float32)
+    else:  # a second sheet, mostly out of the frame
+        box = cv2.boxPoints(((cx, cy), (0.35 * w, 0.3 * h), float(rng.uniform(0, 90))))
+        cv2.fillPoly(mask, [box.astype(np.int32)], 1)
+        colour = np.array([rng.uniform(225, 250)] * 3, np.float32)
+    mask = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 2)[..., None]
+    rgb *= 1 - mask
+    rgb += colour * mask
+
+
+def _shadow(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A soft shadow (the phone's, the photographer's) across part of the photo: brightness 1 outside it."""
+    h, w = shape
+    small = np.ones((max(8, h // 8), max(8, w // 8)), np.float32)
+    if rng.random() < 0.7:
+        sh, sw = small.shape
+        x = np.array([rng.uniform(0, sw), rng.uniform(0, sw), rng.uniform(0, sw)])
+        y = np.array([0, rng.uniform(0, sh), sh]) if rng.random() < 0.5 else np.array([sh, rng.uniform(0, sh), 0])
+        polygon = np.array([[0, y[0]], [x[1], y[1]], [x[2], y[2]], [0, y[2]]], np.int32)
+        cv2.fillPoly(small, [polygon], float(rng.uniform(0.55, 0.8)))
+        small = cv2.GaussianBlur(small, (0, 0), max(2.0, 0.03 * sw))
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _turned_photo(picture: Image.Image, boxes: list[list[int]], corners: np.ndarray,
+                  turn: int) -> tuple[Image.Image, list[list[int]], np.ndarray]:
+    """The photo turned anticlockwise by `turn` degrees (90, 180, 270), with its boxes and the page's corners."""
+    steps = (turn // 90) % 4
+
+    def point(x: float, y: float) -> tuple[float, float]:
+        w, h = picture.size
+        for _ in range(steps):  # a quarter turn anticlockwise: (x, y) -> (y, width - x), and width and height swap
+            x, y, w, h = y, w - x, h, w
+        return x, y
+
+    turned = picture.transpose([None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
+                                Image.Transpose.ROTATE_270][steps]) if steps else picture
+    new_boxes = []
+    for x0, y0, x1, y1 in boxes:
+        xs, ys = zip(point(x0, y0), point(x1, y1))
+        new_boxes.append([int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys))])
+    return turned, new_boxes, np.array([point(x, y) for x, y in corners])

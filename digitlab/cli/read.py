@@ -10,7 +10,11 @@ line are those a clearly wider gap separates.
 The plain output is one line per line found (FILE: TEXT). --json prints one list with, per image,
 "text" (the lines joined by newlines), "lines" (each with its text, box and numbers, each number with
 its text, box and characters) and "digits" (every character read, in reading order); boxes are
-[x0, y0, x1, y1] in the picture's pixels. A picture with no ink reads as "" with no lines.
+[x0, y0, x1, y1] in the photo's pixels. A page lying on a desk is found in the photo and flattened by its
+perspective ("paper": its corners in the photo; each box then also has "quad", its four corners there); a
+page photographed sideways or upside down is turned the way its digits read most surely ("turn", degrees
+anticlockwise). JPEGs too large to decode whole (a 48 MP phone photo) are decoded at reduced size. A picture
+with no ink reads as "" with no lines.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from digitlab.cli.common import add_device, add_json, add_model_and_images, print_json
 from digitlab.cli.predict import load_predictor, write_inputs
 from digitlab.errors import ConfigError
-from digitlab.reading.images import load_image
+from digitlab.reading.images import load_photo
 
 
 def add_parser(commands) -> None:
@@ -32,9 +36,21 @@ def add_parser(commands) -> None:
                    help="read digits alone: no decimal points, commas, minus signs, slashes or colons")
     p.add_argument("--show-input", metavar="DIR",
                    help="also write the 28x28 each digit became to DIR as NAME.INDEX.input.png "
-                        "(INDEX: 0 for the first digit read)")
+                        "(INDEX: 0 for the first digit read), and a page found in a photo or turned, "
+                        "flattened and the right way up, as NAME.page.png")
     add_device(p)
     add_json(p)
+
+
+def write_page(grey, path: Path) -> None:
+    """The page as it was read, grey levels in [0, 1], as a PNG (written atomically)."""
+    import numpy as np
+    from PIL import Image
+
+    from digitlab.utils.files import atomic_write
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as handle:
+        Image.fromarray(np.clip(grey * 255, 0, 255).astype(np.uint8)).save(handle, format="PNG")
 
 
 def run(args) -> int:
@@ -44,10 +60,13 @@ def run(args) -> int:
         raise ConfigError("read needs a digit model (grey 28x28); this one classifies pictures")
     results = []
     for path in args.images:
-        page = read_page(predictor, load_image(path), signs=not args.digits_only)
+        picture, scale = load_photo(path)
+        page = read_page(predictor, picture, signs=not args.digits_only, upright=True, scale=scale)
         if args.show_input:
             names = [f"{Path(path).stem}.{i}.png" for i in range(len(page.inputs))]
             write_inputs(page.inputs, names, Path(args.show_input))
+            if page.paper is not None or page.turn:  # the page as it was read: flattened, the right way up
+                write_page(page.flat, Path(args.show_input) / f"{Path(path).stem}.page.png")
         results.append({"image": str(path), **page.to_dict()})
     if args.json:
         print_json(results)

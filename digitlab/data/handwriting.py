@@ -263,3 +263,17 @@ def with_styled_digits(train, share: float, seed: int):
     images, labels = np.concatenate([solid_images, dotted_images]), np.concatenate([solid_labels, dotted_labels])
     return Split(torch.cat([train.images, torch.from_numpy(images)[:, None]]),
                  torch.cat([train.labels, torch.from_numpy(labels).to(train.labels.dtype)]))
+
+
+def one_writer(rng: np.random.Generator, per_digit: int = 6) -> dict[int, np.ndarray]:
+    """The digits of one writer, MNIST-framed (label -> uint8 (per_digit, 28, 28)): one way of writing each digit
+    (a template drawn at random from those of the digit) and one hand for all of them, each instance bent anew,
+    as one person fills a page."""
+    from digitlab.reading.framing import mnist_style
+    hand = Hand.random(rng, (0.01, 0.04), (0.08, 0.16))
+    writer = {}
+    for digit in range(10):
+        styles = digit_styles(str(digit))
+        glyph = styles[rng.integers(len(styles))]
+        writer[digit] = np.stack([mnist_style(render(glyph, 80.0, hand, rng)[0]) for _ in range(per_digit)])
+    return writer

@@ -50,6 +50,7 @@ class ReadDigit:
     is_digit: bool = True
     digit_score: float | None = None
     sign: bool = False
+    quad: list[list[int]] | None = None  # the box's four corners in the photo where it is not upright there
 
     @property
     def text(self) -> str:
@@ -57,7 +58,7 @@ class ReadDigit:
         return self.digit if self.is_digit or self.sign else ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "quad" or v is not None}
 
 
 @dataclass

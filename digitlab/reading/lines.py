@@ -322,7 +322,9 @@ def _group(pieces: list[_Piece], height: float, slope: float) -> list[list[_Piec
         best, best_overlap = None, ROW_OVERLAP
         for line in lines:
             nearest = min(line, key=lambda p: max(0, piece.x0 - p.x1, p.x0 - piece.x1))  # the closest along the row
-            overlap = piece.overlap(nearest, slope)
+            # straight across, or along the slope: a slope measured on a few short numbers is as much the shape of
+            # their digits as the drift of the hand (a 5's high bar), and alone split "12   345" into two lines
+            overlap = max(piece.overlap(nearest, slope), piece.overlap(nearest))
             if overlap >= best_overlap:
                 best, best_overlap = line, overlap
         if best is None:
