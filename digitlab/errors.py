@@ -22,6 +22,18 @@ class ImageError(DigitlabError):
     """An image file that cannot be turned into a 28x28 digit."""
 
 
+class ImageNotFound(ImageError, FileNotFoundError):
+    """A picture's file that does not exist (or is a folder)."""
+
+
+class NotAnImage(ImageError):
+    """Bytes, a file or an object that is no picture digitlab can decode."""
+
+
+class ImageTooLarge(ImageError):
+    """A picture over the pixel limit (or a decompression bomb), refused before it is decoded."""
+
+
 class CheckpointError(DigitlabError):
     """A checkpoint that is missing, damaged, or not a digitlab checkpoint."""
 

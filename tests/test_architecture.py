@@ -13,7 +13,7 @@ PACKAGE = Path(digitlab.__file__).parent
 # Lower layers first. A module may import its own package and anything in a lower layer; packages
 # that share a layer (models and numpy_cnn; analysis, deploy and web) do not import each other.
 LAYERS = [
-    {"digitlab", "errors"},
+    {"digitlab", "errors", "version"},
     {"utils"},
     {"reading"},
     {"data"},
@@ -21,6 +21,7 @@ LAYERS = [
     {"inference"},
     {"training"},
     {"analysis", "deploy", "web"},
+    {"api"},
     {"cli"},
     {"__main__"},
 ]
@@ -63,9 +64,14 @@ def test_every_package_has_a_layer():
     assert {_package(m) for m in import_graph()} <= set().union(*LAYERS)
 
 
+# The package's face: its version, and `digitlab.load()`, digitlab/api.py's, reached from the package's __init__
+# on first use
+PUBLIC_FACE = {("digitlab", "digitlab.api"), ("digitlab", "digitlab.version")}
+
+
 def wrong_way_imports(graph: dict[str, set[str]]) -> list[str]:
-    return sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets
-                  if _layer(b) > _layer(a) or (_layer(b) == _layer(a) and _package(a) != _package(b)))
+    return sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets if (a, b) not in PUBLIC_FACE
+                  and (_layer(b) > _layer(a) or (_layer(b) == _layer(a) and _package(a) != _package(b))))
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:

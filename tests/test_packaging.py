@@ -97,3 +97,34 @@ def test_the_installed_wheel_serves_the_board(built, tmp_path, trained_run):
     listed = subprocess.run([digitlab, "samples", "versions", "--db", str(tmp_path / "s.sqlite"), "--json"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0 and json.loads(listed.stdout)["serving"] == 1, listed.stderr
+
+
+def test_read_without_a_model_trains_the_default_one_once_for_two_processes(built, tmp_path):
+    """Right after installing: `digitlab read page.jpg`, no checkpoint, an empty cache, twice at once. The
+    default model is trained once (the second process waits for the first), and both read the page."""
+    import numpy as np
+
+    from digitlab.analysis.pictures import PageStyle, page_photo
+    from digitlab.data import load_dataset
+    python, digitlab = install_wheel(built["wheel"], tmp_path / "venv")
+    test = load_dataset("mnist-5k").test
+    digits, labels = test.images[:, 0].numpy(), test.labels.numpy()
+    written = ["305 12", "4.5"]
+    photo = page_photo(written, {d: digits[labels == d][:20] for d in range(10)}, np.random.default_rng(2),
+                       PageStyle(size=(1000, 700), digit_height=60, paper="ruled"))
+    photo.picture.save(tmp_path / "page.jpg", quality=90)
+    env = {**os.environ, "DIGITLAB_DATA": str(tmp_path / "cache")}
+    readers = [subprocess.Popen([digitlab, "read", "page.jpg", "--json"], cwd=tmp_path, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [reader.communicate(timeout=900) for reader in readers]
+    assert [reader.returncode for reader in readers] == [0, 0], [err for _, err in outputs]
+    for out, _ in outputs:
+        assert [line["text"] for line in json.loads(out)[0]["lines"]] == written
+    notes = [err for _, err in outputs]
+    assert sum("training one, once" in note for note in notes) == 1, notes
+    assert sum("waiting for it" in note for note in notes) == 1, notes
+    assert [p.name for p in (tmp_path / "cache" / "models").iterdir() if p.is_dir()] == [
+        next(p.name for p in (tmp_path / "cache" / "models").iterdir() if p.name.startswith("default-fast-"))]
+    again = subprocess.run([digitlab, "predict", "page.jpg", "--json"], cwd=tmp_path, env=env, text=True,
+                           capture_output=True, timeout=300)  # loaded from the cache: no training, no waiting
+    assert again.returncode == 0 and "training" not in again.stderr and "waiting" not in again.stderr

@@ -511,11 +511,12 @@ def test_model_changing_endpoints_need_the_token_when_set(trained_run, tmp_path)
 
 
 def test_serve_without_checkpoint_trains_the_default_model_once(tmp_path, monkeypatch):
-    from digitlab.cli.serve import default_checkpoint
-    from tests.helpers import closed_port_url
-    monkeypatch.setenv("DIGITLAB_MNIST_MIRRORS", closed_port_url())  # offline: mnist falls back to mnist-5k
+    from digitlab.training.default_model import default_checkpoint
+    from digitlab.version import __version__
     checkpoint = default_checkpoint(str(tmp_path))
-    assert checkpoint == tmp_path / "models" / "default" / "checkpoint.pt" and checkpoint.is_file()
+    assert checkpoint == tmp_path / "models" / f"default-fast-mnist-5k-{__version__}" / "checkpoint.pt"
+    assert checkpoint.is_file() and [p.name for p in (tmp_path / "models").iterdir() if p.is_dir()] == [
+        checkpoint.parent.name]  # trained whole in a scratch folder, then moved: nothing else left behind
     stamp = checkpoint.stat().st_mtime_ns
     # loaded, not retrained
     assert default_checkpoint(str(tmp_path)) == checkpoint and checkpoint.stat().st_mtime_ns == stamp

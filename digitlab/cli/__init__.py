@@ -11,10 +11,10 @@ import logging
 import os
 import sys
 
-from digitlab import __version__
 from digitlab.cli import evaluate, explain, export, lab, models, predict, read, report, samples, serve, train
 from digitlab.data.download import cache_root
 from digitlab.errors import DigitlabError
+from digitlab.version import __version__
 
 COMMANDS = [train, evaluate, predict, read, explain, export, models, lab, report, serve, samples]
 

@@ -18,8 +18,9 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 
 def add_model_and_images(parser: argparse.ArgumentParser) -> None:
     """--checkpoint PATH or --model FILE.onnx, and the image files: what predict and read take."""
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", metavar="PATH", help="checkpoint file or run folder")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", metavar="PATH", help="checkpoint file or run folder (default: the default "
+                        "model, trained once from the bundled digits on first use and cached, as 'serve' uses)")
     source.add_argument("--model", metavar="FILE.onnx", help="a model exported with 'digitlab export --format onnx'")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
 

@@ -20,7 +20,8 @@ from digitlab.utils.files import atomic_write
 def add_parser(commands) -> None:
     p = commands.add_parser("explain", help="show why the model read an image as it did", description=__doc__)
     p.set_defaults(run=run)
-    p.add_argument("--checkpoint", metavar="PATH", required=True, help="checkpoint file or run folder")
+    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint file or run folder (default: the default model, "
+                   "trained once from the bundled digits on first use and cached)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the pictures")
     add_device(p)
@@ -28,9 +29,9 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
+    from digitlab.api import load
     from digitlab.inference.explain import explain_picture
-    from digitlab.inference.predictor import Predictor
-    predictor = Predictor.from_checkpoint(args.checkpoint, args.device)
+    predictor = load(checkpoint=args.checkpoint, device=args.device).predictor
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []

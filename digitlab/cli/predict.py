@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from digitlab.cli.common import add_device, add_json, add_model_and_images, print_json
-from digitlab.errors import ConfigError
 from digitlab.utils.files import atomic_write
 
 
@@ -31,17 +30,10 @@ def add_parser(commands) -> None:
     add_json(p)
 
 
-def load_predictor(args):
-    if args.model:
-        if Path(args.model).suffix.lower() != ".onnx":
-            raise ConfigError(f"--model takes an exported .onnx file, not {args.model} "
-                              "(use --checkpoint for checkpoints and run folders)")
-        if not Path(args.model).is_file():
-            raise ConfigError(f"{args.model}: no such file")
-        from digitlab.inference.onnx_runtime import OnnxPredictor
-        return OnnxPredictor(args.model)
-    from digitlab.inference.predictor import Predictor
-    return Predictor.from_checkpoint(args.checkpoint, args.device)
+def load_reader(args):
+    """The model the command was given (--checkpoint, --model), else the default one: digitlab.load."""
+    from digitlab.api import load
+    return load(checkpoint=args.checkpoint, device=args.device, model=args.model)
 
 
 def write_inputs(inputs, images: list[str], out: Path) -> None:
@@ -62,22 +54,17 @@ def write_inputs(inputs, images: list[str], out: Path) -> None:
 
 
 def run(args) -> int:
-    if args.top < 1:
-        raise ConfigError(f"--top must be at least 1, not {args.top}")
-    predictor = load_predictor(args)
-    inputs = predictor.inputs(args.images)
+    reader = load_reader(args)
+    results = reader.predict(list(args.images), top=args.top)
     if args.show_input:
-        write_inputs(inputs, args.images, Path(args.show_input))
-    predictions = predictor.predict_arrays(inputs)
-    results = [{"image": str(path), "prediction": p.name, "top": p.top(args.top, predictor.classes),
-                "is_digit": p.is_digit, "digit_score": p.digit_score} for path, p in zip(args.images, predictions)]
+        write_inputs([r.input for r in results], args.images, Path(args.show_input))
     if args.json:
-        print_json(results)
+        print_json([r.to_dict() for r in results])
         return 0
-    for r, p in zip(results, predictions):
-        if not p.is_digit:
-            print(f"{r['image']}: not a digit (best guess {p.name}, {p.probabilities[p.label]:.0%})")
+    for r in results:
+        if not r.is_digit:
+            print(f"{r.image}: not a digit (best guess {r.prediction}, {r.probabilities[r.prediction]:.0%})")
             continue
-        top = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in r["top"])
-        print(f"{r['image']}: {r['prediction']}  ({top})")
+        top = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in r.top)
+        print(f"{r.image}: {r.prediction}  ({top})")
     return 0

@@ -22,9 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from digitlab.cli.common import add_device, add_json, add_model_and_images, print_json
-from digitlab.cli.predict import load_predictor, write_inputs
-from digitlab.errors import ConfigError
-from digitlab.reading.images import load_photo
+from digitlab.cli.predict import load_reader, write_inputs
 
 
 def add_parser(commands) -> None:
@@ -54,20 +52,16 @@ def write_page(grey, path: Path) -> None:
 
 
 def run(args) -> int:
-    from digitlab.reading.page import read_page
-    predictor = load_predictor(args)
-    if not predictor.reads_digits:
-        raise ConfigError("read needs a digit model (grey 28x28); this one classifies pictures")
+    reader = load_reader(args)
     results = []
     for path in args.images:
-        picture, scale = load_photo(path)
-        page = read_page(predictor, picture, signs=not args.digits_only, upright=True, scale=scale)
+        page = reader.read(path, signs=not args.digits_only)
         if args.show_input:
-            names = [f"{Path(path).stem}.{i}.png" for i in range(len(page.inputs))]
-            write_inputs(page.inputs, names, Path(args.show_input))
-            if page.paper is not None or page.turn:  # the page as it was read: flattened, the right way up
-                write_page(page.flat, Path(args.show_input) / f"{Path(path).stem}.page.png")
-        results.append({"image": str(path), **page.to_dict()})
+            names = [f"{Path(path).stem}.{i}.png" for i in range(len(page.page.inputs))]
+            write_inputs(page.page.inputs, names, Path(args.show_input))
+            if page.page.paper is not None or page.turn:  # the page as it was read: flattened, the right way up
+                write_page(page.page.flat, Path(args.show_input) / f"{Path(path).stem}.page.png")
+        results.append(page.to_dict())
     if args.json:
         print_json(results)
         return 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from pathlib import Path
 
 from digitlab.data.download import cache_root
 from digitlab.errors import ConfigError
@@ -53,25 +52,11 @@ def default_workers() -> int:
     return min(cores, 8) if cores > 1 else 0
 
 
-def default_checkpoint(data_dir: str | None) -> Path:
-    """The cached default model, trained with the fast recipe on the first use."""
-    run_dir = cache_root(data_dir) / "models" / "default"
-    checkpoint = run_dir / "checkpoint.pt"
-    if checkpoint.exists():
-        return checkpoint
-    from digitlab.training import TrainConfig, train
-    log.info(f"no default model yet: training one (recipe fast) into {run_dir}")
-    if run_dir.exists():  # an earlier first run was interrupted: start again
-        for leftover in run_dir.iterdir():
-            leftover.unlink()
-    train(TrainConfig(dataset="mnist", recipe="fast", data_dir=data_dir, explicit=["dataset"]), run_dir)
-    return checkpoint
-
-
 def run(args) -> int:
     import torch
     import uvicorn
 
+    from digitlab.training.default_model import default_checkpoint
     from digitlab.web.app import create_app
     from digitlab.web.board import Board
 

@@ -163,7 +163,7 @@ def decode_files(files: list[tuple[Path, int]], size: int, progress: bool = True
 def _fingerprint(scan: FolderScan, size: int) -> str:
     import PIL
 
-    from digitlab import __version__
+    from digitlab.version import __version__
     # A new digitlab or Pillow may decode differently (or decode what it skipped before).
     digest = hashlib.sha256(f"{CACHE_FORMAT}:{__version__}:{PIL.__version__}:{scan.root}:{size}".encode())
     for split in sorted(scan.files):

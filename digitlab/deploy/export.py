@@ -23,7 +23,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from digitlab import __version__
 from digitlab.data.datasets import is_picture_dataset
 from digitlab.deploy.quantize import calibration_sample, quantize_onnx
 from digitlab.errors import CheckpointError, DigitlabError
@@ -32,6 +31,7 @@ from digitlab.inference.onnx_runtime import METADATA_KEY
 from digitlab.models.folding import fold_batchnorm
 from digitlab.reading.refusal import THRESHOLD_KEY
 from digitlab.utils.files import atomic_write
+from digitlab.version import __version__
 
 FORMATS = ("onnx", "torchscript")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from digitlab import numpy_cnn
+import digitlab.numpy_cnn as numpy_cnn
 from digitlab.data.datasets import DigitDataset, Split, load_dataset
 from digitlab.errors import CheckpointError, DataError
 from digitlab.inference.numpy_module import NumpyModule

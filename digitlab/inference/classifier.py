@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from digitlab.data.folders import fit_picture
 from digitlab.errors import ConfigError
@@ -70,14 +71,16 @@ class Classifier:
                            None if answers.scores is None else float(answers.scores[i]))
                 for i, (p, best, is_digit) in enumerate(zip(probs, answers.best, answers.is_digit))]
 
-    def inputs(self, paths: list[str | os.PathLike]) -> np.ndarray:
-        """What the model reads for each file: uint8 (N, 28, 28) digits, or (N, C, H, W) fitted pictures."""
+    def inputs(self, pictures: list[str | os.PathLike | Image.Image]) -> np.ndarray:
+        """What the model reads for each file (or decoded picture): uint8 (N, 28, 28) digits, or (N, C, H, W)
+        fitted pictures."""
         if self.takes_pictures:
-            return np.stack([fit_picture(load_image(p), self.image_size, self.in_channels) for p in paths])
+            return np.stack([fit_picture(p if isinstance(p, Image.Image) else load_image(p), self.image_size,
+                                         self.in_channels) for p in pictures])
         if (self.in_channels, self.image_size) != (1, 28):
             raise ConfigError(f"this model takes {self.in_channels}x{self.image_size}x{self.image_size} images; "
                               "digit preprocessing makes grey 28x28 digits")
-        return np.stack([preprocess_image(p) for p in paths])
+        return np.stack([preprocess_image(p) for p in pictures])
 
     def predict_files(self, paths: list[str | os.PathLike]) -> list[Prediction]:
         return self.predict_arrays(self.inputs(paths))

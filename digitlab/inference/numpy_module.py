@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from digitlab import numpy_cnn
+import digitlab.numpy_cnn as numpy_cnn
 
 
 class NumpyModule(nn.Module):

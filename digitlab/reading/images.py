@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from digitlab.errors import ImageError
+from digitlab.errors import ImageNotFound, ImageTooLarge, NotAnImage
 
 MAX_PIXELS = 4096 * 4096  # larger images (or decompression bombs) are refused
 
@@ -49,17 +49,19 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS,
             if before_load is not None:
                 before_load(image)
             if image.width * image.height > max_pixels:
-                raise ImageError(f"{name}: image is {image.width}x{image.height}, larger than the "
-                                 f"{max_pixels:,}-pixel limit")
+                raise ImageTooLarge(f"{name}: image is {image.width}x{image.height}, larger than the "
+                                    f"{max_pixels:,}-pixel limit")
             image.load()
     except FileNotFoundError:
-        raise ImageError(f"{name}: no such file") from None
+        raise ImageNotFound(f"{name}: no such file") from None
     except IsADirectoryError:
-        raise ImageError(f"{name}: is a folder, not an image") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{name}: not a readable image ({type(exc).__name__})") from None
+        raise ImageNotFound(f"{name}: is a folder, not an image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"{name}: not a readable image ({type(exc).__name__})") from None
+    except UnidentifiedImageError as exc:
+        raise NotAnImage(f"{name}: not a readable image ({type(exc).__name__})") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{name}: cannot decode image ({exc})") from None
+        raise NotAnImage(f"{name}: cannot decode image ({exc})") from None
     return ImageOps.exif_transpose(image)
 
 

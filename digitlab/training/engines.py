@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digitlab import numpy_cnn
+import digitlab.numpy_cnn as numpy_cnn
 from digitlab.errors import ConfigError
 from digitlab.training.config import TrainConfig
 from digitlab.training.distributed import Distributed

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from digitlab import numpy_cnn
+import digitlab.numpy_cnn as numpy_cnn
 from digitlab.data.augment import augment_batch
 from digitlab.data.loader import BatchLoader, normalize
 from digitlab.inference.checkpoint import NPZ_CHECKPOINT_NAME
