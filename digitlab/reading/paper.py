@@ -87,15 +87,17 @@ def find_paper(picture: Image.Image) -> Paper | None:
         return None
     small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA)
-    corners = None
-    for find in (_paper_region, _edged_region):  # by colour first; by its edges where colour does not tell
+    found = []
+    for find in (_paper_region, _edged_region):  # by colour, and by its edges where colour does not tell
         region = find(small)
         corners = None if region is None else _corners(region)
         if corners is not None and _lighter_than_around(small, corners):
-            break
-        corners = None
-    if corners is None:
+            found.append(corners)
+    if not found:
         return None
+    # the page whose corners the frame cuts least (a pale desk taken for paper reaches the frame's corners),
+    # then the larger
+    corners = max(found, key=lambda c: (-_on_the_frame(c, small.shape), cv2.contourArea(c.astype(np.float32))))
     corners = corners / scale
     sides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)  # top, right, bottom, left
     keep = 1 - 2 * INSET
@@ -131,6 +133,13 @@ def _paper_region(small: np.ndarray) -> np.ndarray | None:
     return labels == biggest
 
 
+def _on_the_frame(corners: np.ndarray, shape: tuple[int, ...]) -> int:
+    """How many corners lie on the frame's edge or beyond it."""
+    h, w = shape[:2]
+    band = FRAME_BAND * max(w, h) + 1
+    return int(sum(x <= band or y <= band or x >= w - 1 - band or y >= h - 1 - band for x, y in corners))
+
+
 def _edged_region(small: np.ndarray) -> np.ndarray | None:
     """The largest closed outline of sharp edges (Canny) in a small RGB photo, filled: a page on a table of
     nearly its own lightness, where a shadow across both is a stronger step in light than the page's edge but a
@@ -139,11 +148,17 @@ def _edged_region(small: np.ndarray) -> np.ndarray | None:
     middle = float(np.median(grey))
     edges = cv2.Canny(grey, 0.33 * middle * EDGE_LOW, 0.33 * middle * EDGE_HIGH)
     edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
-    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return None
+    # every outline, the insides of rings too: a page's edge is a ring whose inside is the page alone, where its
+    # outside may have the desk's grain or a shadow's ragged edge run into it
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    quads = [q for q in (cv2.approxPolyDP(c, SIMPLIFY * cv2.arcLength(c, True), True) for c in contours)
+             if len(q) == 4 and cv2.isContourConvex(q)
+             and MIN_AREA <= cv2.contourArea(q) / grey.size < ALL_PAPER]
     region = np.zeros(grey.shape, np.uint8)
-    cv2.drawContours(region, [cv2.convexHull(max(contours, key=cv2.contourArea))], -1, 1, -1)
+    if quads:
+        cv2.fillPoly(region, [max(quads, key=cv2.contourArea)], 1)
+    elif contours:
+        cv2.drawContours(region, [cv2.convexHull(max(contours, key=cv2.contourArea))], -1, 1, -1)
     area = region.mean()
     return region.astype(bool) if MIN_AREA <= area < ALL_PAPER else None
 
