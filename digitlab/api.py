@@ -24,8 +24,9 @@ import numpy as np
 from PIL import Image
 
 from digitlab.errors import ConfigError, NotAnImage
+from digitlab.reading.elements import ReadDigit, ReadLine, ReadPage
 from digitlab.reading.images import load_image, load_photo
-from digitlab.reading.page import ReadDigit, ReadLine, ReadPage, read_page
+from digitlab.reading.page import read_page
 
 Picture = str | os.PathLike | bytes | bytearray | BinaryIO | Image.Image | np.ndarray
 

@@ -62,10 +62,27 @@ CROP_MARGIN = 0.25          # paper kept around the ink, as a share of its large
                             # again cropped to its ink (page_ink)
 
 
-def paper_up(grey: np.ndarray) -> np.ndarray:
-    """The picture with light paper and dark ink, whichever it had (the border shows the paper)."""
+def paper_is_dark(grey: np.ndarray) -> bool:
+    """Whether the paper is darker than the ink (chalk on a board, a negative): the border shows the paper."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return grey if np.median(border) >= 0.5 else 1.0 - grey
+    return bool(np.median(border) < 0.5)
+
+
+def paper_up(grey: np.ndarray) -> np.ndarray:
+    """The picture with light paper and dark ink, whichever it had."""
+    return 1.0 - grey if paper_is_dark(grey) else grey
+
+
+def contrast_to_paper(grey: np.ndarray, paper: np.ndarray | float) -> np.ndarray:
+    """How much darker than the paper each pixel is, relative to the paper's brightness there: 0 (paper) to 1."""
+    return np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def otsu_level(contrast: np.ndarray) -> float | None:
+    """Otsu's threshold between ink and paper on a contrast map (every other pixel of a large one: the histogram
+    needs no more); None where the contrast is the same everywhere."""
+    sample = contrast[::2, ::2] if contrast.size > 4096 else contrast
+    return float(threshold_otsu(sample)) if sample.std() > 0 else None
 
 
 def paper_brightness(grey: np.ndarray) -> np.ndarray | float:
@@ -186,15 +203,14 @@ def separate_ink(grey: np.ndarray, work_side: int = WORK_SIDE, text_height: floa
     if grey.ndim != 2 or min(grey.shape) < 1:
         raise ImageError(f"expected a 2-D grey image, got shape {grey.shape}")
     grey = paper_up(shrink(grey.astype(np.float32, copy=False), work_side))
-    paper = paper_brightness(grey)
-    contrast = np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0).astype(np.float32, copy=False)
+    contrast = contrast_to_paper(grey, paper_brightness(grey))
     if strongest_patch(contrast) < MIN_CONTRAST:
         raise ImageError("no digit found: the image is blank (no ink that stands out from the background)")
     peak = float(contrast.max())
     level = MIN_INK_FRACTION * peak
-    sample = contrast[::2, ::2] if contrast.size > 4096 else contrast  # Otsu's histogram needs no more
-    if sample.std() > 0:
-        level = max(level, min(float(threshold_otsu(sample)), 0.5 * peak))
+    otsu = otsu_level(contrast)
+    if otsu is not None:
+        level = max(level, min(otsu, 0.5 * peak))
     if text_height is not None:  # a page: most of it is paper, whose noise alone must never pass for ink
         level = max(level, MIN_CONTRAST)
     # lines are looked for among all the ink, faint included: a light blue ruling is fainter than a pen

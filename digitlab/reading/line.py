@@ -13,12 +13,12 @@ digits from being read as one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import numpy as np
 
 from digitlab.errors import ImageError
+from digitlab.reading.elements import ReadDigit, Token
 from digitlab.reading.framing import mnist_style
 from digitlab.reading.segment import MAX_SEGMENT_WIDTH, Cuts
 
@@ -39,36 +39,6 @@ class Answer(Protocol):
 class Classifier(Protocol):
     """Anything that reads MNIST-style 28x28 digits: a checkpoint's Predictor, an ONNX model."""
     def predict_arrays(self, images: np.ndarray) -> Sequence[Answer]: ...
-
-
-@dataclass
-class ReadDigit:
-    """One character read: a digit, a mark refused as no digit (is_digit False), or a sign (sign True)."""
-    digit: str
-    probability: float
-    box: list[int]                 # [x0, y0, x1, y1] in the picture's pixels
-    is_digit: bool = True
-    digit_score: float | None = None
-    sign: bool = False
-    quad: list[list[int]] | None = None  # the box's four corners in the photo where it is not upright there
-
-    @property
-    def text(self) -> str:
-        """What it adds to the text read: its character, or nothing for a mark that is no digit."""
-        return self.digit if self.is_digit or self.sign else ""
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "quad" or v is not None}
-
-
-@dataclass
-class Token:
-    """A character read on a line, with where it lies along the line (columns of the line's pixels) and the
-    28x28 the model read (None for a sign)."""
-    read: ReadDigit
-    left: int
-    right: int
-    input28: np.ndarray | None = None
 
 
 def _joined(left: Token, right: Token) -> Token:

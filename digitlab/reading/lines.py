@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from skimage.filters import threshold_otsu
 
 from digitlab.errors import ImageError
 from digitlab.reading.ink import (
@@ -35,7 +34,10 @@ from digitlab.reading.ink import (
     RULE_LENGTH,
     RULING_SPAN,
     average_down,
+    contrast_to_paper,
+    otsu_level,
     paper_brightness,
+    paper_is_dark,
     separate_ink,
     shrink,
     stroke_width,
@@ -105,7 +107,7 @@ def find_lines(grey: np.ndarray) -> list[TextLine]:
     if grey.ndim != 2 or min(grey.shape) < 1:
         raise ImageError(f"expected a 2-D grey image, got shape {grey.shape}")
     coarse = shrink(grey, COARSE_SIDE)
-    if _paper_is_dark(coarse):
+    if paper_is_dark(coarse):
         grey, coarse = 1.0 - grey, 1.0 - coarse
     contrast = _contrast(coarse)
     if contrast is None:
@@ -132,15 +134,9 @@ def find_lines(grey: np.ndarray) -> list[TextLine]:
     return _lines_of(ink, height / scale, page)
 
 
-def _paper_is_dark(grey: np.ndarray) -> bool:
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return float(np.median(border)) < 0.5
-
-
 def _contrast(grey: np.ndarray) -> np.ndarray | None:
     """How much darker than the paper each pixel is, relative to it; None: there is no ink at all."""
-    paper = paper_brightness(grey)
-    contrast = np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0).astype(np.float32)
+    contrast = contrast_to_paper(grey, paper_brightness(grey))
     return contrast if strongest_patch(contrast) >= MIN_CONTRAST else None
 
 
@@ -154,9 +150,6 @@ def _thin_lines(grey: np.ndarray) -> np.ndarray:
     return lines > middle + LINE_NOISE * spread
 
 
-def _level(contrast: np.ndarray) -> float:
-    """Otsu's threshold on the contrast: ink against paper."""
-    return float(threshold_otsu(contrast[::2, ::2])) if contrast.std() > 0 else MIN_CONTRAST
 
 
 def page_tilt(mask: np.ndarray) -> float:
@@ -208,7 +201,7 @@ def _writing_height(contrast: np.ndarray) -> float | None:
     may also take a digit's long stroke on a picture of one number; then, the height known, as runs
     RULE_LENGTH digits long, as separate_ink takes them.
     """
-    ink = contrast > max(MIN_CONTRAST, _level(contrast), FAINT_INK_FRACTION * float(contrast.max()))
+    ink = contrast > max(MIN_CONTRAST, otsu_level(contrast) or MIN_CONTRAST, FAINT_INK_FRACTION * float(contrast.max()))
     height = _blob_height(ink, (contrast.shape[0] // 2, contrast.shape[1] // 2)) or _blob_height(ink, None)
     if height is None:
         return None

@@ -10,15 +10,14 @@ than the gaps between a number's characters. Boxes are carried back to the photo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import cv2
 import numpy as np
 from PIL import Image
 
+from digitlab.reading.elements import ReadLine, ReadNumber, ReadPage, Token
 from digitlab.reading.framing import mnist_style
 from digitlab.reading.images import to_grey
-from digitlab.reading.line import Classifier, ReadDigit, Token, read_line
+from digitlab.reading.line import Classifier, read_line
 from digitlab.reading.lines import TextLine, find_lines
 from digitlab.reading.paper import Paper, find_paper
 from digitlab.reading.segment import cut_line
@@ -35,55 +34,6 @@ TURN_MARGIN = 0.2      # a page is turned only where it reads this much more sur
                        # more ("886" reads as "988"; tests/test_reading.py, benchmarks/pages.py turned row)
 SAMPLE_LINES = 3       # lines ...
 SAMPLE_BLOBS = 24      # ... and blobs of ink on them, at most, read to judge how surely a turned page reads
-
-
-@dataclass
-class ReadNumber:
-    text: str
-    box: list[int]
-    digits: list[ReadDigit]
-    quad: list[list[int]] | None = None
-
-    def to_dict(self) -> dict:
-        return {"text": self.text, "box": self.box, **_quad(self), "digits": [d.to_dict() for d in self.digits]}
-
-
-@dataclass
-class ReadLine:
-    text: str
-    box: list[int]
-    numbers: list[ReadNumber]
-    quad: list[list[int]] | None = None
-
-    def to_dict(self) -> dict:
-        return {"text": self.text, "box": self.box, **_quad(self), "numbers": [n.to_dict() for n in self.numbers]}
-
-
-def _quad(item) -> dict:
-    return {} if item.quad is None else {"quad": item.quad}
-
-
-@dataclass
-class ReadPage:
-    """What a picture says: its lines top to bottom; `inputs` holds the 28x28 the model read for each digit
-    (and refused mark), in reading order."""
-    lines: list[ReadLine] = field(default_factory=list)
-    inputs: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.uint8))
-    turn: int = 0               # degrees the page was turned (anticlockwise) to read it the right way up
-    paper: Paper | None = None  # the page found in the photo and flattened, None where the picture is all paper
-    flat: np.ndarray | None = field(default=None, repr=False)  # grey levels of the page as read (flattened, turned)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(line.text for line in self.lines)
-
-    @property
-    def digits(self) -> list[ReadDigit]:
-        return [d for line in self.lines for number in line.numbers for d in number.digits]
-
-    def to_dict(self) -> dict:
-        return {"text": self.text, "turn": self.turn, "paper": self.paper.to_dict() if self.paper else None,
-                "digits": [d.to_dict() for d in self.digits], "lines": [line.to_dict() for line in self.lines]}
 
 
 def read_page(classifier: Classifier, picture: Image.Image, signs: bool = True, upright: bool = False,

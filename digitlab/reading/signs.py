@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from digitlab.reading.elements import ReadDigit, Token
 from digitlab.reading.ink import stroke_width
-from digitlab.reading.line import ReadDigit, Token
 from digitlab.reading.lines import TextLine
 
 TALL = 0.55             # of the tallest blob: blobs at least this tall are digits (or a slash)
