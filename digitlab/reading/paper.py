@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+FLAT_BORDER = 2.0   # grey levels: a picture whose border varies less than this (no sensor noise, no light falling
+                    # off) is a canvas or a clean scan, all paper: the board's drawings skip the ~20-35 ms below
 WORK_SIDE = 256     # pixels: the photo is looked at this size to find its paper (a page's outline needs no more)
 CHROMA_WEIGHT = 2.0  # paper score: CIELAB lightness less this many times the chroma
 GRABCUT_ROUNDS = 3  # GrabCut's iterations (evidence: benchmarks/pages.py, desk rows)
@@ -84,6 +86,9 @@ def find_paper(picture: Image.Image) -> Paper | None:
     height, width = rgb.shape[:2]
     scale = WORK_SIDE / max(width, height)
     if scale >= 1 or min(width, height) < 32:
+        return None
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.float32)
+    if border.std(axis=0).max() < FLAT_BORDER:  # no photo has a border this even: a canvas, a clean scan
         return None
     small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
                        interpolation=cv2.INTER_AREA)
