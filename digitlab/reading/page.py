@@ -10,10 +10,13 @@ than the gaps between a number's characters. Boxes are carried back to the photo
 
 from __future__ import annotations
 
+import contextlib
+
 import cv2
 import numpy as np
 from PIL import Image
 
+from digitlab.errors import ImageError
 from digitlab.reading.elements import ReadLine, ReadNumber, ReadPage, Token
 from digitlab.reading.framing import mnist_style
 from digitlab.reading.images import to_grey
@@ -26,8 +29,8 @@ from digitlab.reading.signs import find_signs
 NUMBER_GAP = 0.8       # in digit heights: characters further apart than this belong to two numbers ...
 RELATIVE_GAP = 2.5     # ... and so do characters this many times further apart than the line's other gaps, if
 LEAST_GAP = 0.45       # ... that is at least this far (digit heights)
-SURE = 0.8             # a page whose characters read this surely (mean probability, refused ones 0) is upright: the
-                       # other three turns are tried only for one that does not
+SURE = 0.8             # a page whose blobs read this surely at 0 degrees (_sureness) is left as it is: the other
+                       # three turns are looked at only for one that does not
 TURNS = (0, 180, 90, 270)  # degrees, anticlockwise: the turns a page may need, likeliest first
 TURN_MARGIN = 0.2      # a page is turned only where it reads this much more surely turned: pages turned in their
                        # photos read 0.3-0.9 more surely the right way up, short numbers upside down at most 0.07
@@ -46,7 +49,7 @@ def read_page(classifier: Classifier, picture: Image.Image, signs: bool = True, 
     grey = to_grey(picture)
     if paper is not None:
         grey = paper.flatten(grey)
-    turn, lines = _upright(classifier, grey, signs) if upright else (0, None)
+    turn, lines = _upright(classifier, grey) if upright else (0, None)
     page = _read_turned(classifier, grey, signs, turn, lines)
     if paper is not None or page.turn or scale != 1:
         _to_photo(page, grey.shape, paper, scale)
@@ -66,7 +69,7 @@ def _turned(grey: np.ndarray, turn: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(grey, turn // 90)) if turn else grey
 
 
-def _upright(classifier: Classifier, grey: np.ndarray, signs: bool) -> tuple[int, list[TextLine]]:
+def _upright(classifier: Classifier, grey: np.ndarray) -> tuple[int, list[TextLine]]:
     """The turn that reads the page most surely, judged on SAMPLE_LINES of its lines (the inkiest) so that a
     page turned the wrong way costs a fraction of a whole page's reading; turn 0 where it reads surely enough
     (SURE). With the lines found at that turn."""
@@ -92,7 +95,8 @@ def _sureness(classifier: Classifier, lines: list[TextLine]) -> float:
         for k in range(1, count):
             x, y, w, h = (int(v) for v in stats[k, :4])
             if h >= 0.5 * line.height and len(blobs) < SAMPLE_BLOBS:
-                blobs.append(mnist_style(np.where(labels[y:y + h, x:x + w] == k, line.ink[y:y + h, x:x + w], 0.0)))
+                with contextlib.suppress(ImageError):  # a blob too faint to frame: not a digit to judge by
+                    blobs.append(mnist_style(np.where(labels[y:y + h, x:x + w] == k, line.ink[y:y + h, x:x + w], 0)))
     if not blobs:
         return 0.0
     answers = classifier.predict_arrays(np.stack(blobs))
