@@ -146,8 +146,8 @@ def _open(picture: Any, photo: bool) -> tuple[Image.Image, float, str | None]:
         data = picture.read()
         if not isinstance(data, (bytes, bytearray)):
             raise NotAnImage("a file object opened as text: open pictures in binary mode ('rb')")
-        return (*decode(bytes(data)), getattr(picture, "name", None) if isinstance(getattr(picture, "name", None),
-                                                                                    str) else None)
+        name = getattr(picture, "name", None)  # a file opened by path has its path; an in-memory one none
+        return (*decode(bytes(data)), name if isinstance(name, str) else None)
     raise NotAnImage(f"not a picture: {type(picture).__name__} (give a path, bytes, a binary file, a PIL image "
                      "or a NumPy array)")
 
