@@ -271,3 +271,13 @@ def test_a_48_megapixel_photo_is_read_at_reduced_size(reader_run, sure_digits, t
     Image.new("L", (5000, 4000), 255).save(png)  # no reduced decoding for a PNG: refused as before
     refused = run_cli("read", "--checkpoint", str(reader_run), str(png))
     assert refused.returncode == 2 and "larger than" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_page_in_a_dim_room_is_still_light_paper_with_dark_ink(reader, sure_digits):
+    """A photo whose paper is darker than mid-grey all over (a dim room, the phone's shadow): the page found on
+    the desk is its light stuff, so it is not taken for dark paper with light ink (it read nothing)."""
+    photo = _desk(sure_digits, 1, desk="dark", clutter=False)
+    dim = Image.fromarray((np.asarray(photo.picture, np.float32) * 0.4).astype(np.uint8))
+    assert np.median(np.asarray(dim.convert("L"))) < 100
+    page = read_page(reader, dim, upright=True)
+    assert page.paper is not None and [line.text for line in page.lines] == DESK_TEXTS

@@ -40,6 +40,7 @@ ON_FRAME = 0.6     # of the outline's perimeter: at most this much of it runs al
                    # sides), and at least two of its sides are the page's own
 SIMPLIFY = 0.02     # of the outline's perimeter: how far the polygon may stray from it
 SOLID = 0.8         # the region fills at least this share of the quadrilateral found, else it is no page
+PAPER_LEVEL = 90    # percentile of the flattened page's grey levels taken for its paper (the ink is far fewer)
 INSET = 0.03        # of the page's side: left out along each edge when the page is flattened
 EDGE_LOW, EDGE_HIGH = 0.5, 1.0  # Canny's thresholds, as shares of a third of the photo's median grey level
 BAND = 0.02         # of the work photo's side: the bands inside and outside a page's edges that are compared ...
@@ -65,9 +66,13 @@ class Paper:
         return cv2.getPerspectiveTransform(self.corners.astype(np.float32), flat)
 
     def flatten(self, grey: np.ndarray) -> np.ndarray:
-        """The page alone, upright and flat: grey levels of the photo warped by the homography."""
-        return cv2.warpPerspective(grey, self.homography, self.size, flags=cv2.INTER_AREA,
+        """The page alone, upright and flat: grey levels of the photo warped by the homography, scaled so that its
+        paper is white. The paper was found as the light stuff of the photo; a page in a dim room or in the
+        phone's shadow can be darker than mid-grey all over, and would be taken for dark paper with light ink."""
+        flat = cv2.warpPerspective(grey, self.homography, self.size, flags=cv2.INTER_AREA,
                                    borderMode=cv2.BORDER_REPLICATE)
+        paper = float(np.percentile(flat[::4, ::4], PAPER_LEVEL))
+        return np.clip(flat / max(paper, 1e-3), 0.0, 1.0).astype(np.float32, copy=False)
 
     def to_photo(self, points: np.ndarray) -> np.ndarray:
         """Points (N, 2) on the flattened page -> the photo's pixels."""
