@@ -17,7 +17,8 @@ others. Lines are sought on the paper alone and straight, so the paper is found 
 A picture that is all paper (a scan, a canvas, a photo cropped to the page) has no such outline, or one that
 fills the frame: it is read as it is. So is a photo in which nothing passes for paper. Where it fails: a page
 on a table of its own colour and lightness with no shadow at its edges (nothing tells them apart), and a page
-mostly hidden (the polygon has fewer than three sides of its own). docs/reading.md, "A page on a desk".
+mostly out of the frame (fewer than two sides of its own, or over ON_FRAME of its outline along the frame).
+docs/reading.md, "A page on a desk".
 """
 
 from __future__ import annotations
@@ -146,8 +147,15 @@ def _paper_region(small: np.ndarray) -> np.ndarray | None:
 def _on_the_frame(corners: np.ndarray, shape: tuple[int, ...]) -> int:
     """How many corners lie on the frame's edge or beyond it."""
     h, w = shape[:2]
+    return sum(bool(_frame_edges(corner, w, h)) for corner in corners)
+
+
+def _frame_edges(point: np.ndarray, w: int, h: int) -> set[str]:
+    """The frame's edges a point lies on (within FRAME_BAND) or beyond."""
     band = FRAME_BAND * max(w, h) + 1
-    return int(sum(x <= band or y <= band or x >= w - 1 - band or y >= h - 1 - band for x, y in corners))
+    x, y = point
+    return {side for side, near in (("left", x <= band), ("right", x >= w - 1 - band), ("top", y <= band),
+                                    ("bottom", y >= h - 1 - band)) if near}
 
 
 def _edged_region(small: np.ndarray) -> np.ndarray | None:
@@ -229,10 +237,8 @@ def _corners(region: np.ndarray) -> np.ndarray | None:
 
 
 def _on_frame(a: np.ndarray, b: np.ndarray, w: int, h: int) -> bool:
-    """Whether the edge a-b runs along one of the frame's four edges."""
-    band = FRAME_BAND * max(w, h) + 1
-    return bool((a[0] <= band and b[0] <= band) or (a[0] >= w - 1 - band and b[0] >= w - 1 - band)
-                or (a[1] <= band and b[1] <= band) or (a[1] >= h - 1 - band and b[1] >= h - 1 - band))
+    """Whether the edge a-b runs along one of the frame's four edges: both its ends lie on that edge."""
+    return bool(_frame_edges(a, w, h) & _frame_edges(b, w, h))
 
 
 def _meet(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
