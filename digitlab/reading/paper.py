@@ -45,7 +45,9 @@ PAPER_LEVEL = 90    # percentile of the flattened page's grey levels taken for i
 INSET = 0.03        # of the page's side: left out along each edge when the page is flattened
 EDGE_LOW, EDGE_HIGH = 0.5, 1.0  # Canny's thresholds, as shares of a third of the photo's median grey level
 BAND = 0.02         # of the work photo's side: the bands inside and outside a page's edges that are compared ...
-LIGHTER = 8.0       # ... grey levels: the page is at least this much lighter just inside its edges than outside
+LIGHTER = 8.0       # ... grey levels: the page is at least this much lighter just inside its edges than outside ...
+SIDE_STEP = 4.0     # ... and lighter or more like paper (_paper_score) by this much across each of its own sides (a
+                    # ruling between two bands of one paper: 0-2)
 MIN_ANGLE = 40.0    # degrees: every corner of a page seen at an angle is between this and 180 less this
 
 
@@ -119,9 +121,7 @@ def find_paper(picture: Image.Image) -> Paper | None:
 def _paper_region(small: np.ndarray) -> np.ndarray | None:
     """The largest region of paper in a small RGB photo (bool mask), or None where it is nothing like a page:
     too small, or the whole frame."""
-    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
-    chroma = np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)
-    score = cv2.GaussianBlur(lab[..., 0] - CHROMA_WEIGHT * chroma, (5, 5), 0)
+    score = cv2.GaussianBlur(_paper_score(small), (5, 5), 0)
     low, high = np.percentile(score, (1, 99))
     if high - low < 20:  # one colour and light across the frame: all paper, or all desk
         return None
@@ -142,6 +142,13 @@ def _paper_region(small: np.ndarray) -> np.ndarray | None:
     if not MIN_AREA <= area < ALL_PAPER:
         return None
     return labels == biggest
+
+
+def _paper_score(small: np.ndarray) -> np.ndarray:
+    """How much like paper each pixel of an RGB photo is: light and colourless (CIELAB lightness less
+    CHROMA_WEIGHT times the chroma, OpenCV's 8-bit scale)."""
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
+    return lab[..., 0] - CHROMA_WEIGHT * np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)
 
 
 def _on_the_frame(corners: np.ndarray, shape: tuple[int, ...]) -> int:
@@ -183,17 +190,31 @@ def _edged_region(small: np.ndarray) -> np.ndarray | None:
 
 def _lighter_than_around(small: np.ndarray, corners: np.ndarray) -> bool:
     """Whether the quadrilateral is lighter just inside its edges than just outside them (where outside is in the
-    frame): a page on a desk is, a block of writing found on a page that fills the picture is not."""
+    frame), and the paper does not go on beyond any of its sides, as light and colourless (_paper_score) as inside.
+    A page on a desk is; a block of writing found on a page that fills the picture is not, nor a piece of a page
+    that one of its rulings closes off."""
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    quad = np.zeros(grey.shape, np.uint8)
+    looks = (grey, _paper_score(small))
+    quad = np.zeros(small.shape[:2], np.uint8)
     cv2.fillPoly(quad, [np.round(corners).astype(np.int32)], 1)
-    band = max(2, int(round(BAND * max(grey.shape))))
+    band = max(2, int(round(BAND * max(quad.shape))))
     kernel = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
     inside = (quad > 0) & (cv2.erode(quad, kernel) == 0)
     outside = (cv2.dilate(quad, kernel) > 0) & (quad == 0)
     if inside.sum() < 10 or outside.sum() < 10:
         return True  # nothing of the frame outside it: nothing to compare
-    return float(np.median(grey[inside])) - float(np.median(grey[outside])) >= LIGHTER
+    if float(np.median(grey[inside])) - float(np.median(grey[outside])) < LIGHTER:
+        return False
+    h, w = quad.shape
+    for k in range(4):
+        a, b = corners[k], corners[(k + 1) % 4]
+        side = np.zeros(quad.shape, np.uint8)
+        cv2.line(side, tuple(int(v) for v in np.round(a)), tuple(int(v) for v in np.round(b)), 1, 2 * band + 1)
+        near, beyond = inside & (side > 0), outside & (side > 0)
+        if (not _on_frame(a, b, w, h) and min(near.sum(), beyond.sum()) >= 10
+                and all(float(np.median(look[near])) - float(np.median(look[beyond])) < SIDE_STEP for look in looks)):
+            return False
+    return True
 
 
 def _otsu(values: np.ndarray) -> float:
