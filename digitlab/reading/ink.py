@@ -58,6 +58,8 @@ LINE_GAP = 5                # ... and to be broken by gaps this many pixels long
 FAINT_LINE = 0.7            # ... it is a ruling if no darker than this share of the writing's ink, or thin, ...
 RULING_SPAN = 0.4           # ... or one of RULED or more crossing this share of the picture
 RULED = 3
+SLANTS = (-3.0, -1.5, 0.0, 1.5, 3.0)  # degrees off the rows (or columns): long runs are looked for along each (a page
+                            # flattened with a corner out of the frame fans out: its rulings' slants differ by a few)
 CROP_MARGIN = 0.25          # paper kept around the ink, as a share of its larger side, when a large picture is read
                             # again cropped to its ink (page_ink)
 
@@ -239,10 +241,17 @@ def long_lines(mask: np.ndarray, contrast: np.ndarray, level: float, text_height
     marks = mask.astype(np.uint8)
     slack = 2 * LINE_SLACK + 1
     found = []
-    for run, across, gap in (((1, length), (slack, 1), (1, LINE_GAP)), ((length, 1), (1, slack), (LINE_GAP, 1))):
-        thick = cv2.morphologyEx(cv2.dilate(marks, np.ones(across, np.uint8)), cv2.MORPH_CLOSE, np.ones(gap, np.uint8))
-        found.append(cv2.dilate(cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones(run, np.uint8)),
-                                np.ones(across, np.uint8)).astype(bool))
+    for axis, (run, across, gap) in enumerate((((1, length), (slack, 1), (1, LINE_GAP)),
+                                               ((length, 1), (1, slack), (LINE_GAP, 1)))):
+        runs = np.zeros_like(marks)
+        for slant in SLANTS:
+            sheared = _sheared(marks, slant, axis)
+            thick = cv2.morphologyEx(cv2.dilate(sheared, np.ones(across, np.uint8)), cv2.MORPH_CLOSE,
+                                     np.ones(gap, np.uint8))
+            opened = cv2.dilate(cv2.morphologyEx(thick, cv2.MORPH_OPEN, np.ones(run, np.uint8)),
+                                np.ones(across, np.uint8))
+            runs |= _sheared(opened, slant, axis, back=True)
+        found.append(runs.astype(bool))
     if not (found[0].any() or found[1].any()):
         return found[0]
     # a ruling is thinner or fainter than the writing's strokes; a row of 7s whose bars nearly meet is neither
@@ -262,6 +271,18 @@ def long_lines(mask: np.ndarray, contrast: np.ndarray, level: float, text_height
     grown = cv2.dilate(horizontal.astype(np.uint8), np.ones((3, 1), np.uint8)).astype(bool)
     grown |= cv2.dilate(vertical.astype(np.uint8), np.ones((1, 3), np.uint8)).astype(bool)
     return grown & ~cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def _sheared(marks: np.ndarray, slant: float, axis: int, back: bool = False) -> np.ndarray:
+    """A mask sheared so that lines running `slant` degrees off its rows (axis 0) or columns (axis 1) run along
+    them; `back`: the shear undone."""
+    if not slant:
+        return marks
+    h, w = marks.shape
+    t = np.tan(np.radians(slant))
+    matrix = np.float32([[1, 0, 0], [t, 1, -t * w / 2]]) if axis == 0 else np.float32([[1, t, -t * h / 2], [0, 1, 0]])
+    flags = cv2.INTER_NEAREST | (cv2.WARP_INVERSE_MAP if back else 0)
+    return cv2.warpAffine(marks, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT)
 
 
 def _rulings(bands: np.ndarray, mask: np.ndarray, contrast: np.ndarray, axis: int, most: float,
