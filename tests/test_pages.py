@@ -16,7 +16,8 @@ from digitlab.data import load_dataset
 from digitlab.inference.predictor import Predictor
 from digitlab.reading.framing import preprocess_image
 from digitlab.reading.images import to_grey
-from digitlab.reading.lines import find_lines, page_tilt
+from digitlab.reading.ink import page_tilt, thin_lines
+from digitlab.reading.lines import find_lines
 from digitlab.reading.page import read_page
 from digitlab.utils.text import edit_distance
 from tests.helpers import call, data_url, run_cli
@@ -87,7 +88,7 @@ def test_a_tilted_page(reader, sure_digits, paper, tilt):
 def page_tilt_of(picture) -> float:
     from digitlab.reading import lines
     grey = lines.shrink(to_grey(picture), lines.COARSE_SIDE)
-    return page_tilt(lines._thin_lines(grey))
+    return page_tilt(thin_lines(grey))
 
 
 @pytest.mark.parametrize("paper", ["plain", "ruled", "squared"])

@@ -14,8 +14,9 @@ pixels as SciPy's, in less time):
 3. threshold: Otsu's threshold on that background-free contrast, never below a fifth of the
    ink's strength, decides what is ink, and fainter ink connected to it (a tenth and up: the
    strokes' anti-aliased edges) is kept with it, as MNIST keeps it (hysteresis);
-4. ruled and grid lines: thin rows (or columns) of ink that cross the whole picture are removed,
-   except where a stroke crosses them;
+4. ruled and grid lines: thin rows (or columns) of ink that cross the whole picture (on a page: long
+   straight runs, at slants of up to SLANTS) are removed, except where a stroke crosses them; on a page,
+   they also give its tilt (page_tilt) — every rule about rulings lives here;
 5. specks: blobs far smaller than the digit's strokes are dropped.
 
 What is left is the ink strength in [0, 1] (0: paper) with its anti-aliased edges; an empty
@@ -60,6 +61,12 @@ RULING_SPAN = 0.4           # ... or one of RULED or more crossing this share of
 RULED = 3
 SLANTS = (-3.0, -1.5, 0.0, 1.5, 3.0)  # degrees off the rows (or columns): long runs are looked for along each (a page
                             # flattened with a corner out of the frame fans out: its rulings' slants differ by a few)
+MAX_TILT = 6.0              # degrees: the most a page is turned straight (page_tilt)
+MIN_TILT = 0.2              # degrees: a page turned less than this is left as it is
+THIN_LINE = 5               # pixels, on a page's small copy: rulings are looked for among dark lines thinner than
+                            # this ...
+LINE_NOISE = 6.0            # ... and darker than this many times the paper's noise (evidence: benchmarks/pages.py)
+HOUGH_STEP = 0.25           # degrees: the Hough transform's angle step (the row profile refines it tenfold)
 CROP_MARGIN = 0.25          # paper kept around the ink, as a share of its larger side, when a large picture is read
                             # again cropped to its ink (page_ink)
 
@@ -81,8 +88,9 @@ def contrast_to_paper(grey: np.ndarray, paper: np.ndarray | float) -> np.ndarray
 
 
 def otsu_level(contrast: np.ndarray) -> float | None:
-    """Otsu's threshold between ink and paper on a contrast map (every other pixel of a large one: the histogram
-    needs no more); None where the contrast is the same everywhere."""
+    """Otsu's threshold between ink and paper on a contrast map, or between paper and desk on a photo's paper
+    score (paper.py): every other pixel of a large one, the histogram needs no more; None where it is the same
+    everywhere."""
     sample = contrast[::2, ::2] if contrast.size > 4096 else contrast
     return float(threshold_otsu(sample)) if sample.std() > 0 else None
 
@@ -322,6 +330,52 @@ def _on_both_sides(strokes: np.ndarray, reach: int, axis: int) -> np.ndarray:
         before[tuple(head)] |= strokes[tuple(tail)]
         after[tuple(tail)] |= strokes[tuple(head)]
     return before & after
+
+
+def thin_lines(grey: np.ndarray) -> np.ndarray:
+    """Thin dark lines, however faint (a ruling averaged down): pixels darker than a grey closing THIN_LINE
+    pixels wide by far more than the paper's own noise (the median and spread of that difference)."""
+    lines = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, np.ones((THIN_LINE, THIN_LINE), np.uint8))
+    lines /= np.maximum(paper_brightness(grey), 0.05)
+    middle = float(np.median(lines))
+    spread = 1.4826 * float(np.median(np.abs(lines - middle)))
+    return lines > middle + LINE_NOISE * spread
+
+
+
+
+def page_tilt(mask: np.ndarray) -> float:
+    """How far the page's rulings or grid lines are turned (degrees, anticlockwise on the screen); 0 for a page
+    without them, whose writing is left as it lies (each line is straightened on its own).
+
+    Rulings are found as long straight runs of ink by a Hough transform (at least RULING_SPAN of the picture
+    across, within MAX_TILT of level): three or more that agree give the tilt, which the row profile of the
+    ink then makes exact (the angle at which the rows are sharpest, the sum of their squares, within a
+    Hough step of it).
+    """
+    h, w = mask.shape
+    found = cv2.HoughLinesP(mask.astype(np.uint8), 1, np.radians(HOUGH_STEP), int(RULING_SPAN * w / 2),
+                            minLineLength=int(RULING_SPAN * w), maxLineGap=max(2, w // 50))
+    angles = [np.degrees(np.arctan2(y0 - y1, x1 - x0)) for x0, y0, x1, y1 in
+              (found.reshape(-1, 4) if found is not None else [])]
+    angles = np.array([a for a in angles if abs(a) <= MAX_TILT])
+    if not len(angles):
+        return 0.0
+    agree = [angles[np.abs(angles - a) <= 2 * HOUGH_STEP] for a in angles]  # the largest group that agrees
+    angles = max(agree, key=len)
+    if len(angles) < 3:
+        return 0.0
+    ys, xs = np.nonzero(mask)
+    xs = xs - w / 2
+
+    def sharpness(angle: float) -> float:
+        rows = np.round(ys + xs * np.tan(np.radians(angle))).astype(np.int64)  # flat rows of a page turned by `angle`
+        counts = np.bincount(rows - rows.min())
+        return float(counts @ counts.astype(np.float64))
+
+    guess = float(np.median(angles))
+    tilt = max(np.arange(guess - 2 * HOUGH_STEP, guess + 2 * HOUGH_STEP + 1e-9, HOUGH_STEP / 10), key=sharpness)
+    return round(float(tilt), 2) if abs(tilt) >= MIN_TILT else 0.0
 
 
 def page_ink(grey: np.ndarray, work_side=lambda shape: WORK_SIDE) -> tuple[np.ndarray, int, int, int]:

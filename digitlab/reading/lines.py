@@ -3,8 +3,8 @@
 A page is not a line: it is turned a little in the photo, lit from one side, ruled or squared, and its
 lines of writing drift up or down as a hand moves across. The steps:
 
-1. the page is looked at small (COARSE_SIDE pixels across): its polarity, its tilt (the angle at which its
-   ink, rulings included, falls into the sharpest rows: a projection profile, as document scanners deskew),
+1. the page is looked at small (COARSE_SIDE pixels across): its polarity, its tilt (ink.page_tilt: the angle
+   at which its rulings fall into the sharpest rows, a projection profile, as document scanners deskew),
    and the height of its writing (the median height of its blobs of ink once rulings are gone);
 2. the page is turned straight and averaged down so that its digits are about TEXT_HEIGHT pixels tall, and
    its ink separated from the paper there (ink.separate_ink for a page: rulings and grid lines are long
@@ -30,28 +30,25 @@ import numpy as np
 from digitlab.errors import ImageError
 from digitlab.reading.ink import (
     FAINT_INK_FRACTION,
+    MAX_TILT,
     MIN_CONTRAST,
     RULE_LENGTH,
-    RULING_SPAN,
     average_down,
     contrast_to_paper,
     otsu_level,
+    page_tilt,
     paper_brightness,
     paper_is_dark,
     separate_ink,
     shrink,
     stroke_width,
     strongest_patch,
+    thin_lines,
 )
 
 COARSE_SIDE = 640       # pixels across the page is first looked at: its tilt and the height of its writing
 TEXT_HEIGHT = 40        # pixels: lines are read with their digits about this tall
 MAX_WORK_PIXELS = 3_000_000  # ... unless the page would then be larger than this
-MAX_TILT = 6.0          # degrees: the most a page is turned straight
-MIN_TILT = 0.2          # degrees: a page turned less than this is left as it is
-THIN_LINE = 5           # pixels, on the small copy: rulings are looked for among dark lines thinner than this ...
-LINE_NOISE = 6.0        # ... and darker than this many times the paper's noise (evidence: benchmarks/pages.py)
-HOUGH_STEP = 0.25       # degrees: the Hough transform's angle step (the row profile refines it tenfold)
 SMEAR = 1.0             # in text heights: ink this close along a row belongs to one line
 TWO_LINES = 1.8         # in text heights: a blob this tall is two lines whose ink touches
 ROW_OVERLAP = 0.5       # of the smaller: pieces whose rows overlap this much, side by side, are one line
@@ -112,7 +109,7 @@ def find_lines(grey: np.ndarray) -> list[TextLine]:
     contrast = _contrast(coarse)
     if contrast is None:
         return []
-    tilt = -page_tilt(_thin_lines(coarse))
+    tilt = -page_tilt(thin_lines(coarse))
     if tilt:
         grey = _turned(grey, tilt, cv2.BORDER_REPLICATE)
         coarse = shrink(grey, COARSE_SIDE)
@@ -138,52 +135,6 @@ def _contrast(grey: np.ndarray) -> np.ndarray | None:
     """How much darker than the paper each pixel is, relative to it; None: there is no ink at all."""
     contrast = contrast_to_paper(grey, paper_brightness(grey))
     return contrast if strongest_patch(contrast) >= MIN_CONTRAST else None
-
-
-def _thin_lines(grey: np.ndarray) -> np.ndarray:
-    """Thin dark lines, however faint (a ruling averaged down): pixels darker than a grey closing THIN_LINE
-    pixels wide by far more than the paper's own noise (the median and spread of that difference)."""
-    lines = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, np.ones((THIN_LINE, THIN_LINE), np.uint8))
-    lines /= np.maximum(paper_brightness(grey), 0.05)
-    middle = float(np.median(lines))
-    spread = 1.4826 * float(np.median(np.abs(lines - middle)))
-    return lines > middle + LINE_NOISE * spread
-
-
-
-
-def page_tilt(mask: np.ndarray) -> float:
-    """How far the page's rulings or grid lines are turned (degrees, anticlockwise on the screen); 0 for a page
-    without them, whose writing is left as it lies (each line is straightened on its own).
-
-    Rulings are found as long straight runs of ink by a Hough transform (at least RULING_SPAN of the picture
-    across, within MAX_TILT of level): three or more that agree give the tilt, which the row profile of the
-    ink then makes exact (the angle at which the rows are sharpest, the sum of their squares, within a
-    Hough step of it).
-    """
-    h, w = mask.shape
-    found = cv2.HoughLinesP(mask.astype(np.uint8), 1, np.radians(HOUGH_STEP), int(RULING_SPAN * w / 2),
-                            minLineLength=int(RULING_SPAN * w), maxLineGap=max(2, w // 50))
-    angles = [np.degrees(np.arctan2(y0 - y1, x1 - x0)) for x0, y0, x1, y1 in
-              (found.reshape(-1, 4) if found is not None else [])]
-    angles = np.array([a for a in angles if abs(a) <= MAX_TILT])
-    if not len(angles):
-        return 0.0
-    agree = [angles[np.abs(angles - a) <= 2 * HOUGH_STEP] for a in angles]  # the largest group that agrees
-    angles = max(agree, key=len)
-    if len(angles) < 3:
-        return 0.0
-    ys, xs = np.nonzero(mask)
-    xs = xs - w / 2
-
-    def sharpness(angle: float) -> float:
-        rows = np.round(ys + xs * np.tan(np.radians(angle))).astype(np.int64)  # flat rows of a page turned by `angle`
-        counts = np.bincount(rows - rows.min())
-        return float(counts @ counts.astype(np.float64))
-
-    guess = float(np.median(angles))
-    tilt = max(np.arange(guess - 2 * HOUGH_STEP, guess + 2 * HOUGH_STEP + 1e-9, HOUGH_STEP / 10), key=sharpness)
-    return round(float(tilt), 2) if abs(tilt) >= MIN_TILT else 0.0
 
 
 def _turned(grey: np.ndarray, tilt: float, border: int) -> np.ndarray:

@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from digitlab.reading.ink import otsu_level
+
 FLAT_BORDER = 2.0   # grey levels: a picture whose border varies less than this (no sensor noise, no light falling
                     # off) is a canvas or a clean scan, all paper: the board's drawings skip the ~20-35 ms below
 WORK_SIDE = 256     # pixels: the photo is looked at this size to find its paper (a page's outline needs no more)
@@ -125,7 +127,7 @@ def _paper_region(small: np.ndarray) -> np.ndarray | None:
     low, high = np.percentile(score, (1, 99))
     if high - low < 20:  # one colour and light across the frame: all paper, or all desk
         return None
-    level = _otsu(score)
+    level = otsu_level(score)
     mask = np.where(score > level, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
@@ -215,14 +217,6 @@ def _lighter_than_around(small: np.ndarray, corners: np.ndarray) -> bool:
                 and all(float(np.median(look[near])) - float(np.median(look[beyond])) < SIDE_STEP for look in looks)):
             return False
     return True
-
-
-def _otsu(values: np.ndarray) -> float:
-    data = values.astype(np.float32)
-    low, high = float(data.min()), float(data.max())
-    scaled = np.round((data - low) / max(high - low, 1e-6) * 255).astype(np.uint8)
-    level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return low + level / 255 * (high - low)
 
 
 def _corners(region: np.ndarray) -> np.ndarray | None:
