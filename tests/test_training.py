@@ -244,6 +244,39 @@ def test_fine_tuning_keeps_the_settings_the_model_was_trained_with(trained_run):
     assert confidence["own settings"] < 0.85 < 0.95 < confidence["none"], confidence
 
 
+def test_fine_tuning_takes_the_training_step_with_the_models_hooks_and_precision():
+    """The board's fine-tune runs through the step `train` runs (training/step.py): the model's regularisation is
+    added to the loss, its own schedule is told that its training is over (CondenseNet stays condensed), and a model
+    trained in bf16 is fine-tuned in bf16 where this machine computes it natively, in fp32 elsewhere."""
+    from digitlab.data import load_dataset
+    from digitlab.training.finetune import fine_tune
+    from digitlab.utils.device import native_bf16
+
+    class Hooked(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(28 * 28, 10)
+            self.progress, self.regularized, self.autocast = [], 0, set()
+
+        def forward(self, x):
+            self.autocast.add(torch.is_autocast_enabled("cpu"))
+            return self.linear(x.flatten(1))
+
+        def training_progress(self, progress):
+            self.progress.append(progress)
+
+        def regularization(self):
+            self.regularized += 1
+            return 1e-3 * self.linear.weight.abs().sum()
+
+    few = load_dataset("mnist-5k").train.subset(torch.arange(128))
+    for precision in ("fp32", "bf16"):
+        model = Hooked()
+        fine_tune(model, few, (0.1307,), (0.3081,), TrainConfig(precision=precision), epochs=2, batch_size=32)
+        assert model.regularized == 8 and model.progress == [1.0] * 8
+        assert model.autocast == {precision == "bf16" and native_bf16("cpu")}
+
+
 def test_resume_point_is_the_checkpoints_settings_and_refuses_changed_ones(trained_run):
     from digitlab.training.resume import resume_point
     saved = load_checkpoint(trained_run)["config"]

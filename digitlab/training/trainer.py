@@ -15,10 +15,8 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from digitlab.data.augment import augment_batch
-from digitlab.data.loader import BatchLoader, normalize
+from digitlab.data.loader import BatchLoader
 from digitlab.errors import CheckpointError, DataError
 from digitlab.inference.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from digitlab.inference.trained_model import with_inference_options
@@ -29,7 +27,7 @@ from digitlab.training.evaluate import evaluator, final_scores
 from digitlab.training.optimizer import build_optimizer
 from digitlab.training.prepare import prepare_data
 from digitlab.training.run_folder import Run, TrainResult, checkpoint_record, default_run_dir
-from digitlab.training.schedule import lr_at
+from digitlab.training.step import TrainStep
 from digitlab.utils.device import seed_everything
 
 log = logging.getLogger("digitlab")
@@ -73,8 +71,9 @@ def _train(cfg: TrainConfig, ddp: Distributed, run_dir, state: dict | None, prog
     if ddp.enabled:
         log.info(f"distributed: {ddp.world_size} processes ({backend_for(device)}), global batch {cfg.batch_size}, "
                  f"{cfg.batch_size // ddp.world_size} per process")
-    steps = Steps(net, model, optimizer, cfg, generator, ddp, device, dataset.mean, dataset.std, memory_format,
-                  cfg.epochs * len(loader), run.completed_epochs * len(loader))
+    take = TrainStep(net, model, optimizer, cfg, generator, dataset.mean, dataset.std, cfg.epochs * len(loader),
+                     memory_format, ddp.shard)
+    steps = Steps(take, ddp, device, run.completed_epochs * len(loader))
     checkpoint = Checkpointer(checkpoint_record(cfg, dataset), model, optimizer, generator)
     score = evaluator(dataset, cfg)
     for epoch in range(run.completed_epochs + 1, cfg.epochs + 1):
@@ -128,48 +127,24 @@ class Checkpointer:
 @dataclass
 class Steps:
     """The training steps: one epoch at a time, the schedule's step count and learning rate carried between them."""
-    net: nn.Module             # what the steps run through (the DDP wrapper under torchrun)
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    cfg: TrainConfig
-    generator: torch.Generator
+    take: TrainStep            # one step (step.py: the same step the board's fine-tune takes)
     ddp: Distributed
     device: torch.device
-    mean: tuple
-    std: tuple
-    memory_format: torch.memory_format
-    total: int                 # steps in the whole run
     step: int                  # steps taken so far
     lr: float = 0.0
 
     def epoch(self, run: Run, loader: BatchLoader, epoch: int) -> tuple[tuple[float, float, int], float]:
         """Train one epoch: ((loss summed over images, errors, images) over every process, seconds of steps)."""
-        cfg, device = self.cfg, self.device
-        # Hooks a model may define (CondenseNet's condensation stages and group lasso, models/condensenet.py).
-        training_progress = getattr(self.model, "training_progress", None)
-        regularization = getattr(self.model, "regularization", None)
-        self.net.train()
+        device = self.device
+        self.take.net.train()
         start = time.perf_counter()
         loss_sum = torch.zeros((), device=device)  # summed on the device: one sync per step record, not per step
         wrong_sum = torch.zeros((), device=device)
         seen = 0
         for images, labels in run.batches(loader, epoch):
-            self.lr = lr_at(self.step, self.total, cfg)
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr
-            x = normalize(augment_batch(images, self.generator, **cfg.augmentation()), self.mean, self.std)
-            x, labels = self.ddp.shard(x.contiguous(memory_format=self.memory_format), labels)
-            if training_progress:
-                training_progress(self.step / self.total)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                logits = self.net(x)
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
-            self.optimizer.zero_grad(set_to_none=True)
-            (loss + regularization() if regularization else loss).backward()  # the recorded loss stays the data's
-            self.optimizer.step()
-
-            loss_sum += loss.detach() * len(labels)
-            wrong_sum += (logits.detach().argmax(1) != labels).sum()
+            loss, logits, labels, self.lr = self.take(images, labels, self.step)
+            loss_sum += loss * len(labels)
+            wrong_sum += (logits.argmax(1) != labels).sum()
             self.step, seen = self.step + 1, seen + len(labels)
             if run.wants_step_record(self.step):  # rank 0's slice
                 run.step_record(epoch, self.step, self.lr, float(loss_sum), float(wrong_sum), seen)
@@ -177,5 +152,5 @@ class Steps:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         loss_total, wrong_total, images_total = self.ddp.all_sum([float(loss_sum), float(wrong_sum), seen], device)
-        self.ddp.sync_buffers(self.model)
+        self.ddp.sync_buffers(self.take.model)
         return (loss_total, wrong_total, int(images_total)), seconds
