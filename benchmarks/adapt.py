@@ -95,7 +95,7 @@ def adapt(checkpoint: str, writer: Writer, corrections: int, folder: Path) -> di
             time.sleep(0.5)
         result.update(state=status["state"], seconds=time.perf_counter() - start,
                       held_out=f"{status['before']:.2%} -> {status['after']:.2%}" if status.get("after") else "-")
-        serving = board.registry.path(board.registry.get(board.service.info.version))
+        serving = board.version_store.path(board.version_store.get(board.service.info.version))
     board.close()
     after = Predictor.from_checkpoint(serving)
     result.update(style_after=pictures_right(after, unseen, unseen_labels),

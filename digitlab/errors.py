@@ -30,6 +30,10 @@ class NotAnImage(ImageError):
     """Bytes, a file or an object that is no picture digitlab can decode."""
 
 
+class UploadTooLarge(ImageError):
+    """An upload over the board's byte limit (web/protocol.py: MAX_UPLOAD_BYTES), refused before it is read: 413."""
+
+
 class ImageTooLarge(ImageError):
     """A picture over the pixel limit (or a decompression bomb), refused before it is decoded."""
 

@@ -17,7 +17,7 @@ import pytest
 
 from digitlab.data import load_dataset
 from digitlab.web.board import Board
-from digitlab.web.registry import versions_folder
+from digitlab.web.versions import versions_folder
 from tests.helpers import board_page, call, data_url, drawing, free_port, needs_chromium, run_cli
 
 FINAL = ("accepted", "rejected", "failed", "interrupted")
@@ -152,10 +152,10 @@ def test_board_killed_at_random_moments_restarts_consistent_and_a_backup_restore
 def _publish_copy(board: Board, checkpoint: Path, version: int) -> None:
     """Record a copy of `checkpoint` as a fine-tuned version, the way a fine-tune job publishes one."""
     from digitlab.utils.files import atomic_copy, sha256_of
-    job, file = board.registry.new_job(), board.registry.folder / f"v{version}.pt"
+    job, file = board.version_store.new_job(), board.version_store.folder / f"v{version}.pt"
     atomic_copy(checkpoint / "checkpoint.pt", file)
     sha = sha256_of(file)
-    board.service.swap(file, version, commit=lambda: board.registry.publish(
+    board.service.swap(file, version, commit=lambda: board.version_store.publish(
         job, version, file.name, sha, parent=version - 1, before=0.9, after=0.91, samples=[]))
 
 
@@ -222,7 +222,7 @@ def test_a_changed_base_starts_a_new_lineage_and_a_second_server_is_refused(trai
     assert model["versions"][2]["source"] == str(other.resolve())
     board.close()
     board = Board.open(db, checkpoint=trained_run)  # the first base again: its lineage's base serves
-    assert board.service.info.version == 1 and len(board.registry.versions()) == 3
+    assert board.service.info.version == 1 and len(board.version_store.versions()) == 3
     board.close()
     bad = run_cli("serve", "--db", str(db), "--version", "9", "--workers", "0", "--port", str(free_port()))
     assert bad.returncode == 2 and "no model version 9 (versions: v1, v2, v3)" in bad.stderr

@@ -142,7 +142,7 @@ def test_the_board_learns_a_writers_style_from_twenty_corrections(reader_run, re
             while (status := call(server.url, f"/api/finetune/{job}")[1])["state"] in ("queued", "running"):
                 time.sleep(0.5)
             assert status["state"] == "accepted", status
-            version = board.registry.path(board.registry.get(board.service.info.version))
+            version = board.version_store.path(board.version_store.get(board.service.info.version))
     finally:
         board.close()
     after = Predictor.from_checkpoint(version)

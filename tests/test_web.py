@@ -29,9 +29,9 @@ from digitlab.web.app import create_app
 from digitlab.web.batcher import MicroBatcher
 from digitlab.web.board import Board
 from digitlab.web.protocol import decode_data_url
+from digitlab.web.samples import SampleStore
 from digitlab.web.server import BackgroundServer
 from digitlab.web.service import ModelService
-from digitlab.web.storage import SampleStore
 from tests.helpers import board_page, call, data_url, drawing, free_port, needs_chromium, run_cli
 
 
@@ -191,6 +191,18 @@ def test_model_endpoint(board):
     server, _ = board
     status, info = call(server.url, "/api/model")
     assert status == 200 and info["version"] == 1 and info["name"] == "seed-cnn" and info["accuracy"] > 0.9
+
+
+def test_an_uploaded_file_over_the_limit_gets_a_413_wherever_it_goes(board):
+    """The upload limit is checked in one place (protocol.check_upload_size): a file just over it, in a body still
+    under the server's memory cap, is refused with a 413 by every endpoint that takes an image."""
+    from digitlab.web.protocol import MAX_UPLOAD_BYTES
+    server, store = board
+    body, content_type = multipart({"label": "7"}, b"x" * (MAX_UPLOAD_BYTES + 1000))
+    for path in ("/api/predict", "/api/read", "/api/explain", "/api/samples"):
+        code, answer = call(server.url, path, body, content_type)
+        assert code == 413 and "larger than" in answer["error"], (path, code, answer)
+    assert sum(store.counts()) == 0
 
 
 @pytest.mark.parametrize("path,body,content_type,status,message", [
@@ -489,7 +501,7 @@ def test_finetune_that_would_lose_accuracy_is_rejected(trained_run, tmp_path, di
         status, _ = _wait(server.url, call(server.url, "/api/finetune", {})[1]["job"])
         assert status["state"] == "rejected" and "would drop" in status["message"]
         assert call(server.url, "/api/model")[1]["version"] == 1
-    assert sorted(p.name for p in board.registry.folder.iterdir()) == ["v1.pt"]  # nothing written for it
+    assert sorted(p.name for p in board.version_store.folder.iterdir()) == ["v1.pt"]  # nothing written for it
 
 
 def test_finetune_without_samples_fails_cleanly(trained_run, tmp_path):
@@ -599,9 +611,9 @@ def test_workers_answer_with_the_version_swapped_in_and_rolled_back(worker_board
     body = {"image": data_url(drawing(digits[0][0]))}
     first = call(server.url, "/api/predict", body)[1]
     # published as a fine-tune publishes a version: its file, then its row with the serving switch
-    job, three = board.registry.new_job(), _always_three(trained_run, board.registry.folder / "v2.pt")
+    job, three = board.version_store.new_job(), _always_three(trained_run, board.version_store.folder / "v2.pt")
     sha = sha256_of(three)
-    board.service.swap(three, 2, commit=lambda: board.registry.publish(job, 2, three.name, sha, 1, 0.9, 0.1,
+    board.service.swap(three, 2, commit=lambda: board.version_store.publish(job, 2, three.name, sha, 1, 0.9, 0.1,
                                                                        samples=[]))
     answers = [call(server.url, "/api/predict", body)[1] for _ in range(6)]  # both workers get asked
     assert all(a["digit"] == 3 and a["model_version"] == 2 and a["probabilities"][3] > 0.99 for a in answers)

@@ -51,7 +51,7 @@ def _database(args) -> Path:
 
 
 def run_export(args) -> int:
-    from digitlab.web.storage import SampleStore
+    from digitlab.web.samples import SampleStore
     count = SampleStore(_database(args)).export_idx(args.out)
     if args.json:
         print_json({"samples": count, "out": args.out})
@@ -61,11 +61,11 @@ def run_export(args) -> int:
 
 
 def run_versions(args) -> int:
-    from digitlab.web.registry import Registry
-    registry = Registry(_database(args))
-    registry.verify()
-    serving = registry.serving()
-    versions = registry.describe(serving=serving.version if serving else None)
+    from digitlab.web.versions import VersionStore
+    version_store = VersionStore(_database(args))
+    version_store.verify()
+    serving = version_store.serving()
+    versions = version_store.describe(serving=serving.version if serving else None)
     if args.json:
         print_json({"serving": serving.version if serving else None, "versions": versions})
         return 0
@@ -85,8 +85,8 @@ def run_versions(args) -> int:
 
 
 def run_backup(args) -> int:
-    from digitlab.web.registry import Registry
-    result = Registry(_database(args)).backup(args.out)
+    from digitlab.web.versions import VersionStore
+    result = VersionStore(_database(args)).backup(args.out)
     if args.json:
         print_json(result)
         return 0

@@ -73,7 +73,7 @@ def run(args) -> int:
         token = secrets.token_urlsafe(16)
         log.warning(f"bound to {args.host}: fine-tune and rollback need the token {token}")
     where = f"{args.workers} worker processes" if args.workers else "the server process"
-    info, versions = board.service.info, len(board.registry.versions())
+    info, versions = board.service.info, len(board.version_store.versions())
     log.info(f"serving model v{info.version} of {versions} ({info.checkpoint}) on http://{args.host}:{args.port}/ "
              f"(API docs: /docs), predicting in {where}; board in {board.store.path}")
     try:

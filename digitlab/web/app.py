@@ -18,9 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from digitlab.errors import DigitlabError
+from digitlab.errors import DigitlabError, UploadTooLarge
 from digitlab.web.board import Board, CannotServe, NoSuchVersion
-from digitlab.web.protocol import MAX_UPLOAD_BYTES, decode_data_url
+from digitlab.web.protocol import MAX_UPLOAD_BYTES, check_upload_size, decode_data_url
 from digitlab.web.workers import PredictionFailed
 
 STATIC = Path(__file__).parent / "static"
@@ -71,8 +71,7 @@ async def _image_and_fields(request: Request, check_fields=None) -> tuple[bytes,
         if check_fields:
             check_fields(fields)
         image = await upload.read()
-        if len(image) > MAX_UPLOAD_BYTES:
-            raise ApiError(413, f"image larger than {MAX_UPLOAD_BYTES:,} bytes")
+        check_upload_size(len(image))
         return image, fields
     try:
         data = json.loads(body or b"null")
@@ -144,7 +143,7 @@ def _answer_errors_as_json(app: FastAPI) -> None:
 
     @app.exception_handler(DigitlabError)
     async def digitlab_error(_: Request, exc: DigitlabError):
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"error": str(exc)}, status_code=413 if isinstance(exc, UploadTooLarge) else 400)
 
     @app.exception_handler(PredictionFailed)
     async def prediction_failed(_: Request, exc: PredictionFailed):

@@ -25,10 +25,10 @@ from digitlab.errors import CheckpointError, ConfigError
 from digitlab.inference.checkpoint import checkpoint_file
 from digitlab.inference.predictor import Predictor
 from digitlab.utils.files import sha256_of
-from digitlab.web.finetune import FineTuner
-from digitlab.web.registry import Registry, Version
+from digitlab.web.finetune_jobs import FineTuner
+from digitlab.web.samples import SampleStore
 from digitlab.web.service import ModelInfo, ModelService, load_servable
-from digitlab.web.storage import SampleStore
+from digitlab.web.versions import Version, VersionStore
 
 log = logging.getLogger("digitlab")
 
@@ -42,49 +42,49 @@ class CannotServe(ConfigError):
 
 
 class Board:
-    def __init__(self, store: SampleStore, registry: Registry, service: ModelService, finetuner: FineTuner,
+    def __init__(self, store: SampleStore, version_store: VersionStore, service: ModelService, finetuner: FineTuner,
                  lock: int):
-        self.store, self.registry, self.service, self.finetuner = store, registry, service, finetuner
+        self.store, self.version_store, self.service, self.finetuner = store, version_store, service, finetuner
         self._lock = lock
 
     @classmethod
     def open(cls, db: str | Path, checkpoint: str | Path | None = None, version: int | None = None,
              tta: bool | None = None, workers: int = 0, default_base: Callable[[], Path] | None = None,
              **finetune_options) -> Board:
-        registry = Registry(db)
-        lock = _lock_folder(registry.folder, db)
+        version_store = VersionStore(db)
+        lock = _lock_folder(version_store.folder, db)
         try:
-            for problem in registry.check():
+            for problem in version_store.check():
                 log.warning(f"{db}: {problem}")
             store = SampleStore(db)
-            chosen, loaded = _choose(registry, checkpoint, default_base, tta)
+            chosen, loaded = _choose(version_store, checkpoint, default_base, tta)
             if version is not None and version != chosen.version:
-                chosen, loaded = _servable(registry, version), None
-            service = ModelService(registry.path(chosen), tta=tta, workers=workers, version=chosen.version,
+                chosen, loaded = _servable(version_store, version), None
+            service = ModelService(version_store.path(chosen), tta=tta, workers=workers, version=chosen.version,
                                    loaded=loaded)
-            if registry.serving() != chosen:
-                registry.serve(chosen.version)
+            if version_store.serving() != chosen:
+                version_store.serve(chosen.version)
         except BaseException:
             os.close(lock)
             raise
-        return cls(store, registry, service, FineTuner(service, store, registry, **finetune_options), lock)
+        return cls(store, version_store, service, FineTuner(service, store, version_store, **finetune_options), lock)
 
     def serve(self, version: int | None = None) -> ModelInfo:
         """Serve `version`, or the parent of the one serving (a rollback), and record it."""
         if version is None:
-            serving = self.registry.get(self.service.info.version)
+            serving = self.version_store.get(self.service.info.version)
             if serving is None or serving.parent is None:
                 raise CannotServe("there is no earlier version to roll back to")
             version = serving.parent
-        target = _servable(self.registry, version)
-        return self.service.swap(self.registry.path(target), target.version,
-                                 commit=lambda: self.registry.serve(target.version))
+        target = _servable(self.version_store, version)
+        return self.service.swap(self.version_store.path(target), target.version,
+                                 commit=lambda: self.version_store.serve(target.version))
 
     def describe(self) -> dict:
         """The serving model and every version, as GET /api/model and `digitlab samples versions` show them."""
         info = self.service.info
         return {"version": info.version, "name": info.name, "dataset": info.dataset, "accuracy": info.accuracy,
-                "checkpoint": info.checkpoint, "versions": self.registry.describe(serving=info.version)}
+                "checkpoint": info.checkpoint, "versions": self.version_store.describe(serving=info.version)}
 
     def close(self) -> None:
         self.finetuner.close()
@@ -92,56 +92,56 @@ class Board:
         os.close(self._lock)  # releases the flock
 
 
-def _choose(registry: Registry, checkpoint: str | Path | None, default_base: Callable[[], Path] | None,
+def _choose(version_store: VersionStore, checkpoint: str | Path | None, default_base: Callable[[], Path] | None,
             tta: bool | None) -> tuple[Version, Predictor | None]:
     """The version to serve, and its model if it had to be loaded to be checked (a new base)."""
-    serving = registry.serving()
-    if serving is not None and not registry.usable(serving):
-        fallback = _usable_ancestor(registry, serving)
-        log.warning(f"model v{serving.version} served last but cannot be served now ({registry.problem(serving)})"
+    serving = version_store.serving()
+    if serving is not None and not version_store.usable(serving):
+        fallback = _usable_ancestor(version_store, serving)
+        log.warning(f"model v{serving.version} served last but cannot be served now ({version_store.problem(serving)})"
                     + (f": serving v{fallback.version}, its nearest ancestor that can" if fallback else ""))
         serving = fallback
     if checkpoint is None:
         if serving is not None:
             return serving, None
-        if registry.versions():
-            raise ConfigError(f"{registry.db.path}: no recorded version can be served; give --checkpoint")
+        if version_store.versions():
+            raise ConfigError(f"{version_store.db.path}: no recorded version can be served; give --checkpoint")
         if default_base is None:
-            raise ConfigError(f"{registry.db.path}: no model yet; give --checkpoint")
+            raise ConfigError(f"{version_store.db.path}: no model yet; give --checkpoint")
         checkpoint = default_base()
     file = checkpoint_file(checkpoint)
     if not file.is_file():
         raise CheckpointError(f"{checkpoint}: no such checkpoint")
     sha = sha256_of(file)
-    if serving is not None and registry.root(serving).sha256 == sha:
+    if serving is not None and version_store.root(serving).sha256 == sha:
         return serving, None
-    known = registry.find_base(sha)
-    if known is not None and registry.usable(known):
+    known = version_store.find_base(sha)
+    if known is not None and version_store.usable(known):
         log.info(f"{checkpoint} is the base of an earlier lineage: serving v{known.version} again")
         return known, None
     predictor = load_servable(file, tta)  # refused here before anything is recorded
-    base = registry.add_base(file, predictor.meta.get("test_accuracy"))
+    base = version_store.add_base(file, predictor.meta.get("test_accuracy"))
     if serving is not None:
         log.info(f"{checkpoint} is a new base model: recorded as v{base.version}, a new lineage "
                  f"(v1-v{base.version - 1} stay listed; --version N serves one)")
     return base, predictor
 
 
-def _usable_ancestor(registry: Registry, version: Version) -> Version | None:
+def _usable_ancestor(version_store: VersionStore, version: Version) -> Version | None:
     while version.parent is not None:
-        version = registry.get(version.parent)
-        if registry.usable(version):
+        version = version_store.get(version.parent)
+        if version_store.usable(version):
             return version
     return None
 
 
-def _servable(registry: Registry, number: int) -> Version:
-    version = registry.get(number)
+def _servable(version_store: VersionStore, number: int) -> Version:
+    version = version_store.get(number)
     if version is None:
-        known = ", ".join(f"v{v.version}" for v in registry.versions()) or "none"
+        known = ", ".join(f"v{v.version}" for v in version_store.versions()) or "none"
         raise NoSuchVersion(f"there is no model version {number} (versions: {known})")
-    if not registry.usable(version):
-        raise CannotServe(f"model v{number} cannot be served: {registry.problem(version)}")
+    if not version_store.usable(version):
+        raise CannotServe(f"model v{number} cannot be served: {version_store.problem(version)}")
     return version
 
 

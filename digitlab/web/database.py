@@ -1,4 +1,4 @@
-"""The board's SQLite file, shared by the samples (storage.py) and the model versions and jobs (registry.py).
+"""The board's SQLite file, shared by the samples (samples.py) and the model versions and jobs (versions.py).
 
 WAL mode lets the server read while it writes; with synchronous=NORMAL a committed transaction
 survives a killed process (not a power cut mid-checkpoint, which would lose the last few

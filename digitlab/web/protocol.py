@@ -9,15 +9,17 @@ import json
 
 import numpy as np
 
-from digitlab.errors import ImageError
+from digitlab.errors import ImageError, UploadTooLarge
 from digitlab.inference.classifier import Prediction
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 
-def check_upload_size(image_bytes: bytes) -> None:
-    if len(image_bytes) > MAX_UPLOAD_BYTES:
-        raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
+def check_upload_size(size: int) -> None:
+    """The one check of the upload limit, in bytes: an uploaded file, a data URL's image, the bytes a worker is
+    handed (the server's body cap, app.MAX_BODY_BYTES, only bounds what it holds in memory)."""
+    if size > MAX_UPLOAD_BYTES:
+        raise UploadTooLarge(f"image larger than {MAX_UPLOAD_BYTES:,} bytes")
 
 
 def decode_data_url(value: str) -> bytes:
@@ -25,8 +27,7 @@ def decode_data_url(value: str) -> bytes:
     if not isinstance(value, str) or not value:
         raise ImageError("expected an image as a data URL (data:image/png;base64,...)")
     payload = value.split(",", 1)[1] if value.startswith("data:") else value
-    if len(payload) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
-        raise ImageError(f"image is larger than {MAX_UPLOAD_BYTES:,} bytes")
+    check_upload_size(len(payload) * 3 // 4)  # base64: 4 characters hold 3 bytes
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):

@@ -80,7 +80,7 @@ class ModelService:
 
     async def predict(self, image_bytes: bytes) -> bytes:
         """The answer for a drawing, as JSON."""
-        check_upload_size(image_bytes)
+        check_upload_size(len(image_bytes))
         if self._workers:
             with self._lock:
                 checkpoint, version = self.info.checkpoint, self.info.version
@@ -101,7 +101,7 @@ class ModelService:
     def read(self, image_bytes: bytes, signs: bool = True) -> dict:
         """The numbers in a drawing, line by line, as `digitlab read --json` gives them for a file (in the server
         process: reading is many model calls on small crops, rarer than single predictions)."""
-        check_upload_size(image_bytes)
+        check_upload_size(len(image_bytes))
         with self._lock:
             predictor, version = self._predictor, self.info.version
         return {**read_page(predictor, load_image(image_bytes), signs).to_dict(), "model_version": version}
@@ -109,7 +109,7 @@ class ModelService:
     def explain(self, image_bytes: bytes) -> dict:
         """Why the serving model reads a drawing as it does: Grad-CAM heat to lay over the canvas and the
         first conv layer's feature maps, as PNG data URLs (the same pictures as `digitlab explain`)."""
-        check_upload_size(image_bytes)
+        check_upload_size(len(image_bytes))
         with self._lock:
             predictor, version = self._predictor, self.info.version
         picture = load_image(image_bytes)

@@ -82,7 +82,7 @@ class Version:
     samples: int  # how many stored samples it was fine-tuned on (0 for a base model)
 
 
-class Registry:
+class VersionStore:
     def __init__(self, db_path: str | Path):
         self.db = Database(db_path, SCHEMA)
         self.folder = versions_folder(self.db.path)

@@ -2,7 +2,7 @@
 
 Each insert is one transaction: a server killed mid-write loses at most the sample being
 written, never earlier ones. Samples are never changed or deleted, so a model version can
-name the ones it learned from (registry.py).
+name the ones it learned from (versions.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ One worker thread runs one job at a time: the stored samples (repeated so they w
 are mixed with a sample of the original training data, a copy of the serving model is
 trained on them, and both are scored on held-out test data. The new version is swapped in
 only if its accuracy did not drop by more than `max_drop`. Jobs and versions live in the
-board's database (registry.py): a job's state and progress are there for any client, across
+board's database (versions.py): a job's state and progress are there for any client, across
 restarts; a stop interrupts the running job, which then reads `interrupted`.
 """
 
@@ -26,9 +26,9 @@ from digitlab.training.evaluate import evaluate
 from digitlab.training.finetune import fine_tune
 from digitlab.training.prepare import with_generated
 from digitlab.utils.files import sha256_of
-from digitlab.web.registry import Registry
+from digitlab.web.samples import SampleStore
 from digitlab.web.service import ModelService
-from digitlab.web.storage import SampleStore
+from digitlab.web.versions import VersionStore
 
 log = logging.getLogger("digitlab")
 PROGRESS_STEP = 0.01  # write progress to the database at most every 1 point (<= 100 small commits a job)
@@ -39,22 +39,22 @@ class Stopping(Exception):
 
 
 class FineTuner:
-    def __init__(self, service: ModelService, store: SampleStore, registry: Registry, max_drop: float = 0.005,
+    def __init__(self, service: ModelService, store: SampleStore, version_store: VersionStore, max_drop: float = 0.005,
                  base_samples: int = 4000, repeats: int = 5, held_out: int = 2000, epochs: int = 2,
                  lr: float = 5e-4):  # the peak of a cosine; 1e-3 forgot twice as much (evidence: docs/board.md)
-        self.service, self.store, self.registry = service, store, registry
+        self.service, self.store, self.version_store = service, store, version_store
         self.max_drop, self.base_samples, self.repeats = max_drop, base_samples, repeats
         self.held_out, self.epochs, self.lr = held_out, epochs, lr
         self._stopping = threading.Event()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finetune")
 
     def start(self) -> int:
-        job = self.registry.new_job()
+        job = self.version_store.new_job()
         self._worker.submit(self._run, job)
         return job
 
     def status(self, job: int) -> dict | None:
-        return self.registry.job(job)
+        return self.version_store.job(job)
 
     def close(self) -> None:
         """Interrupt the running job at its next step and drop the queued ones (both read `interrupted`)."""
@@ -64,22 +64,23 @@ class FineTuner:
     def _run(self, job: int) -> None:
         if self._stopping.is_set():
             return  # left `queued`: the next start marks it interrupted
-        self.registry.update_job(job, state="running")
+        self.version_store.update_job(job, state="running")
         try:
             self._fine_tune(job)
         except Stopping:
-            self.registry.update_job(job, state="interrupted", message="the server stopped before this job finished")
+            self.version_store.update_job(job, state="interrupted",
+                                          message="the server stopped before this job finished")
         except Exception as exc:  # a failed job must not kill the worker or the server
             message = f"{type(exc).__name__}: {exc}"
-            self.registry.update_job(job, state="failed", message=message)
+            self.version_store.update_job(job, state="failed", message=message)
             log.warning(f"fine-tune job {job} failed: {message}")
 
     def _fine_tune(self, job: int) -> None:
         ids, images, labels = self.store.arrays()
         info = self.service.info
-        self.registry.update_job(job, samples=len(labels), parent=info.version)
+        self.version_store.update_job(job, samples=len(labels), parent=info.version)
         if not len(labels):
-            self.registry.update_job(job, state="failed", message="no stored samples to learn from")
+            self.version_store.update_job(job, state="failed", message="no stored samples to learn from")
             return
         payload = load_checkpoint(info.checkpoint)
         data = checkpoint_dataset(payload)  # with the test split held out from it in training
@@ -96,7 +97,7 @@ class FineTuner:
         model = model_from_checkpoint(payload)
         classes, refusal = payload["classes"], refusal_of(payload)
         before = evaluate(model, test, mean, std, len(classes), refusal=refusal).accuracy
-        self.registry.update_job(job, before=before)
+        self.version_store.update_job(job, before=before)
         fine_tune(model, mix, mean, std, cfg, epochs=self.epochs, lr=self.lr, seed=job,
                   progress=self._reporter(job))
         if refusal is not None:  # the new version's own threshold, set on new non-digits as training sets it
@@ -106,22 +107,22 @@ class FineTuner:
         if self._stopping.is_set():
             raise Stopping
         if after < before - self.max_drop:
-            self.registry.update_job(job, state="rejected", after=after, progress=1.0,
+            self.version_store.update_job(job, state="rejected", after=after, progress=1.0,
                                      message=f"held-out accuracy would drop from {before:.2%} to {after:.2%}")
             return
-        version = self.registry.next_version()
+        version = self.version_store.next_version()
         file = f"v{version}.pt"
-        save_checkpoint(self.registry.folder / file,  # complete on disk before the row that names it commits
+        save_checkpoint(self.version_store.folder / file,  # complete on disk before the row that names it commits
                         {**payload, "state_dict": model.state_dict(), "test_accuracy": after,
                          THRESHOLD_KEY: refusal.threshold if refusal else None,
                          "finetune": {"parent": info.version, "samples": len(labels), "before": before, "job": job}})
-        self.registry.update_job(job, after=after)
-        sha256 = sha256_of(self.registry.folder / file)  # here, not in publish: it runs under the serving lock
+        self.version_store.update_job(job, after=after)
+        sha256 = sha256_of(self.version_store.folder / file)  # here, not in publish: it runs under the serving lock
         try:
-            self.service.swap(self.registry.folder / file, version, commit=lambda: self.registry.publish(
+            self.service.swap(self.version_store.folder / file, version, commit=lambda: self.version_store.publish(
                 job, version, file, sha256, parent=info.version, before=before, after=after, samples=ids.tolist()))
         except BaseException:
-            (self.registry.folder / file).unlink(missing_ok=True)  # no row names it: it must not stay
+            (self.version_store.folder / file).unlink(missing_ok=True)  # no row names it: it must not stay
             raise
         log.info(f"fine-tune job {job}: model v{version} serving ({before:.2%} -> {after:.2%})")
 
@@ -134,6 +135,6 @@ class FineTuner:
                 raise Stopping
             if progress - written[0] >= PROGRESS_STEP and progress < 1.0:
                 written[0] = progress
-                self.registry.update_job(job, progress=round(progress, 3))
+                self.version_store.update_job(job, progress=round(progress, 3))
 
         return report
