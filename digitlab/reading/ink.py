@@ -342,8 +342,6 @@ def thin_lines(grey: np.ndarray) -> np.ndarray:
     return lines > middle + LINE_NOISE * spread
 
 
-
-
 def page_tilt(mask: np.ndarray) -> float:
     """How far the page's rulings or grid lines are turned (degrees, anticlockwise on the screen); 0 for a page
     without them, whose writing is left as it lies (each line is straightened on its own).
@@ -353,7 +351,7 @@ def page_tilt(mask: np.ndarray) -> float:
     ink then makes exact (the angle at which the rows are sharpest, the sum of their squares, within a
     Hough step of it).
     """
-    h, w = mask.shape
+    w = mask.shape[1]
     found = cv2.HoughLinesP(mask.astype(np.uint8), 1, np.radians(HOUGH_STEP), int(RULING_SPAN * w / 2),
                             minLineLength=int(RULING_SPAN * w), maxLineGap=max(2, w // 50))
     angles = [np.degrees(np.arctan2(y0 - y1, x1 - x0)) for x0, y0, x1, y1 in
