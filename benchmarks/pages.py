@@ -16,6 +16,12 @@ found, flattened and turned the right way up), and scored:
   digits right       1 - edit distance / length over every line's characters, spaces excluded
   seconds per page   the reading alone (decoding the JPEG included), on this machine's cores
 
+and, per row, how far each number's confidence (reading/confidence.py) can be trusted: the numbers read, the
+share wrong (a number read is right when it is one written on its line, judge_numbers), the share accepted
+(confidence at or above REVIEW_BELOW) and the share of those that are wrong, and the share a person must look
+at, the least sure first, for 99.5% and 99.9% of the numbers read to be right. `--json` has the table at every
+threshold of REVIEW_THRESHOLDS.
+
 The sign pages are made the same way, every number holding a sign: decimal points and commas
 ("3.14", "12,50"), a minus ("-5"), a date ("12/04"), a time ("13:45"); the share of those numbers
 read exactly is printed. Desk pages (analysis/pictures.py: desk_photo): an evenly lit page of 1240x1754
@@ -43,10 +49,13 @@ from _common import benchmark_parser, machine, model_to_measure, print_table, re
 from digitlab.analysis.pictures import desk_photo, page_photo, random_page_style
 from digitlab.data.handwriting import one_writer
 from digitlab.inference.predictor import Predictor
+from digitlab.reading.confidence import REVIEW_BELOW
+from digitlab.reading.elements import ReadNumber
 from digitlab.reading.images import load_photo
 from digitlab.reading.page import read_page
 from digitlab.utils.text import edit_distance
 
+REVIEW_THRESHOLDS = tuple(sorted({0.5, 0.8, 0.9, REVIEW_BELOW, 0.97, 0.99}))  # confidences at which coverage is printed
 SIGN_PATTERNS = ["d.dd", "dd,dd", "-d", "-dd", "dd/dd", "d/dd", "dd:dd", "d.d", "ddd,dd", "-d.d"]
 
 
@@ -66,11 +75,11 @@ def sign_texts(rng: np.random.Generator) -> list[str]:
 
 def read_pages(predictor, photograph, texts, count: int, seed: int) -> dict:
     """Pages written with `texts(rng)` and photographed with `photograph(written, rng)` (a picture, or a JPEG
-    file's bytes), read back as `digitlab read` reads a file; the scores above, and per number how many were read
-    exactly."""
+    file's bytes), read back as `digitlab read` reads a file; the scores above, per number how many were read
+    exactly, and every number read with its confidence and whether it is right ("judged")."""
     rng = np.random.default_rng(seed)
     counted = exact = lines = numbers_right = numbers = errors = characters = 0
-    seconds = []
+    seconds, judged = [], []
     for _ in range(count):
         written = texts(rng)
         photo = photograph(written, rng)
@@ -89,9 +98,59 @@ def read_pages(predictor, photograph, texts, count: int, seed: int) -> dict:
             got = set(text.split())
             numbers_right += sum(n in got for n in truth.split())
             numbers += len(truth.split())
+        judged += judge_numbers(written, page)
     return {"pages": count, "line_count": counted / count, "lines_exact": exact / lines,
             "digits_right": 1 - errors / characters, "numbers_exact": numbers_right / numbers,
-            "seconds": float(np.mean(seconds)), "seconds_max": float(np.max(seconds))}
+            "seconds": float(np.mean(seconds)), "seconds_max": float(np.max(seconds)), "judged": judged,
+            "written_numbers": numbers}
+
+
+def judge_numbers(written: list[str], page) -> list[tuple[ReadNumber, bool]]:
+    """Every number read on a page (with text), and whether it is right: one of the numbers written, in its place
+    in reading order (a longest common run of the numbers read and written, the lines' breaks aside: a line
+    found as two, or two as one, is the line count's error, not its numbers')."""
+    read = [n for line in page.lines for n in line.numbers if n.text]
+    right = _common_run([n.text for n in read], " ".join(written).split())
+    return [(n, k in right) for k, n in enumerate(read)]
+
+
+def _common_run(read: list[str], written: list[str]) -> set[int]:
+    """The indices of `read` in a longest common subsequence with `written`."""
+    table = np.zeros((len(read) + 1, len(written) + 1), int)
+    for i in range(len(read) - 1, -1, -1):
+        for j in range(len(written) - 1, -1, -1):
+            table[i, j] = table[i + 1, j + 1] + 1 if read[i] == written[j] else max(table[i + 1, j], table[i, j + 1])
+    kept, i, j = set(), 0, 0
+    while i < len(read) and j < len(written):
+        if read[i] == written[j]:
+            kept.add(i)
+            i, j = i + 1, j + 1
+        elif table[i + 1, j] >= table[i, j + 1]:
+            i += 1
+        else:
+            j += 1
+    return kept
+
+
+def coverage(judged: list[tuple[ReadNumber, bool]], thresholds=REVIEW_THRESHOLDS) -> dict:
+    """Accuracy against coverage: at each threshold, the share of numbers accepted (confidence at or above it,
+    not flagged) and the share of those that are wrong; and the share a person must look at (the least sure
+    first) for 99.5% and 99.9% of the numbers read to be right."""
+    confidence = np.array([n.confidence for n, _ in judged])
+    right = np.array([ok for _, ok in judged], bool)
+    rows = {}
+    for threshold in thresholds:
+        accepted = confidence >= threshold
+        rows[threshold] = (float(accepted.mean()) if len(right) else 0.0,
+                           float((~right[accepted]).mean()) if accepted.any() else 0.0)
+    order = np.argsort(confidence)
+    wrong_left = (~right[order])[::-1].cumsum()[::-1]  # wrong among the numbers from the k-th least sure on
+    looked = {}
+    for goal in (0.995, 0.999):
+        allowed = (1 - goal) * len(right)
+        k = next((k for k in range(len(right)) if wrong_left[k] <= allowed), len(right))
+        looked[goal] = k / max(len(right), 1)
+    return {"accepted": rows, "look_at": looked, "numbers": len(right), "wrong": int((~right).sum())}
 
 
 def photo_of_page(digits, size: tuple[int, int]):
@@ -155,6 +214,8 @@ def main() -> int:
         predictor = Predictor.from_checkpoint(checkpoint)
         rows = [{"kind": kind, **read_pages(predictor, photograph, texts, count, seed)}
                 for kind, photograph, texts, count, seed in rows_wanted if count]
+    for row in rows:
+        row["coverage"] = coverage(row.pop("judged"))
     print(f"# {machine()}; {test_set or 'mnist-5k held-out'} digits", file=sys.stderr)
     if args.json:
         print(json.dumps(rows))
@@ -164,7 +225,21 @@ def main() -> int:
     print_table(table, [("kind", "pages"), ("line_count", "line count right"), ("lines_exact", "lines read exactly"),
                         ("digits_right", "digits right"), ("numbers_exact", "numbers read exactly"),
                         ("seconds", "seconds per page")])
+    print(f"\nNumbers read and their confidence: accepted (confidence >= {REVIEW_BELOW}, not flagged for review) "
+          "and wrong among them; the share of numbers to look at, least sure first, for 99.5% and 99.9% right")
+    print_table([coverage_row(r["kind"], r["coverage"]) for r in rows],
+                [("kind", "pages"), ("numbers", "numbers read"), ("wrong", "wrong"), ("accepted", "accepted"),
+                 ("accepted_wrong", "of them wrong"), ("look_995", "look at for 99.5%"),
+                 ("look_999", "look at for 99.9%")])
     return 0
+
+
+def coverage_row(kind: str, covered: dict, threshold: float = REVIEW_BELOW) -> dict:
+    accepted, wrong = covered["accepted"][threshold]
+    share_wrong = covered["wrong"] / max(covered["numbers"], 1)
+    return {"kind": kind, "numbers": covered["numbers"], "wrong": f"{share_wrong:.1%}",
+            "accepted": f"{accepted:.1%}", "accepted_wrong": f"{wrong:.2%}",
+            "look_995": f"{covered['look_at'][0.995]:.1%}", "look_999": f"{covered['look_at'][0.999]:.1%}"}
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.errors import ConfigError, NotAnImage
+from digitlab.reading.confidence import REVIEW_BELOW
 from digitlab.reading.elements import ReadDigit, ReadLine, ReadPage
 from digitlab.reading.images import load_image, load_photo
 from digitlab.reading.page import read_page
@@ -96,9 +97,13 @@ class Reader:
                    for (_, _, name), a, array in zip(opened, answers, inputs)]
         return results if many else results[0]
 
-    def read(self, pictures: Picture | list[Picture], signs: bool = True, upright: bool = True):
+    def read(self, pictures: Picture | list[Picture], signs: bool = True, upright: bool = True,
+             review_below: float = REVIEW_BELOW):
         """The lines of numbers in each picture: a PageResult, or a list of them for a list. `signs`: read
-        . , - / : too; `upright`: turn a page photographed sideways or upside down."""
+        . , - / : too; `upright`: turn a page photographed sideways or upside down; `review_below`: flag the
+        numbers read with less confidence than this for a person to check ("review": true)."""
+        if not 0.0 <= review_below <= 1.0:
+            raise ConfigError(f"review_below is a probability, between 0 and 1, not {review_below}")
         if not self.predictor.reads_digits:
             raise ConfigError("read needs a digit model (grey 28x28); this one classifies pictures")
         many = isinstance(pictures, (list, tuple))
@@ -106,7 +111,7 @@ class Reader:
         for picture in pictures if many else [pictures]:
             image, scale, name = _open(picture, photo=True)
             results.append(PageResult(name, read_page(self.predictor, image, signs=signs, upright=upright,
-                                                      scale=scale)))
+                                                      scale=scale, review_below=review_below)))
         return results if many else results[0]
 
 

@@ -12,9 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitlab.analysis.pictures import PageStyle, page_photo
-from digitlab.data import load_dataset
 from digitlab.inference.predictor import Predictor
-from digitlab.reading.framing import preprocess_image
 from digitlab.reading.images import to_grey
 from digitlab.reading.ink import page_tilt, thin_lines
 from digitlab.reading.lines import find_lines
@@ -28,17 +26,6 @@ SIZE = (1200, 900)
 @pytest.fixture(scope="module")
 def reader(reader_run):
     return Predictor.from_checkpoint(reader_run)
-
-
-@pytest.fixture(scope="module")
-def sure_digits(reader):
-    """Per label, held-out digits the model reads right and surely (p >= 0.8: label smoothing caps it near 0.9)
-    on their own."""
-    test = load_dataset("mnist-5k").test
-    digits, labels = test.images[:, 0].numpy(), test.labels.numpy()
-    answers = reader.predict_arrays(np.stack([preprocess_image(Image.fromarray(255 - d)) for d in digits]))
-    sure = np.array([a.is_digit and a.label == y and a.probabilities[y] >= 0.8 for a, y in zip(answers, labels)])
-    return {d: digits[sure & (labels == d)] for d in range(10)}
 
 
 def _page(texts, digits, seed=0, **style):
@@ -158,7 +145,9 @@ def test_read_command_prints_a_line_of_text_per_line_and_json_lines(reader_run, 
     assert [d["digit"] for d in answer["digits"]] == list("3127-8.5")
     assert {d["digit"]: d["sign"] for d in answer["digits"]}["-"] is True
     text = run_cli("read", "--checkpoint", str(reader_run), str(path))
-    assert text.stdout.splitlines() == [f"{path}: 31 27", f"{path}: -8.5"]
+    flagged = [[n["text"] for n in line["numbers"] if n["review"]] for line in answer["lines"]]  # as --json says
+    assert text.stdout.splitlines() == [f"{path}: {line}" + (f"  [check: {', '.join(check)}]" if check else "")
+                                        for line, check in zip(["31 27", "-8.5"], flagged)]
     digits_only = json.loads(run_cli("read", "--checkpoint", str(reader_run), str(path), "--json",
                                      "--digits-only").stdout)[0]
     assert not any(d["sign"] for d in digits_only["digits"])

@@ -15,14 +15,31 @@ perspective ("paper": its corners in the photo; each box then also has "quad", i
 page photographed sideways or upside down is turned the way its digits read most surely ("turn", degrees
 anticlockwise). JPEGs too large to decode whole (a 48 MP phone photo) are decoded at reduced size. A picture
 with no ink reads as "" with no lines.
+
+Every number and line has a "confidence": the probability that it was read exactly, calibrated on pages
+whose numbers are known (docs/reading.md, "How sure a number is"). Numbers under --review-below are marked
+"review": true, and listed after their line in the plain output ([check: ...]): look at those, not at all.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from digitlab.cli.common import add_device, add_json, add_model_and_images, print_json
 from digitlab.cli.predict import load_reader, write_inputs
+from digitlab.reading.confidence import REVIEW_BELOW
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a probability from 0 to 1, not {text!r}")
+    return value
 
 
 def add_parser(commands) -> None:
@@ -32,6 +49,10 @@ def add_parser(commands) -> None:
     add_model_and_images(p)
     p.add_argument("--digits-only", action="store_true",
                    help="read digits alone: no decimal points, commas, minus signs, slashes or colons")
+    p.add_argument("--review-below", type=probability, default=REVIEW_BELOW, metavar="P",
+                   help="flag the numbers read with a confidence under P for a person to check "
+                        f"(default: {REVIEW_BELOW}, at which 0.5%% of the numbers not flagged were wrong on the "
+                        "benchmark's pages)")
     p.add_argument("--show-input", metavar="DIR",
                    help="also write the 28x28 each digit became to DIR as NAME.INDEX.input.png "
                         "(INDEX: 0 for the first digit read), and a page found in a photo or turned, "
@@ -55,7 +76,7 @@ def run(args) -> int:
     reader = load_reader(args)
     results = []
     for path in args.images:
-        page = reader.read(path, signs=not args.digits_only)
+        page = reader.read(path, signs=not args.digits_only, review_below=args.review_below)
         if args.show_input:
             names = [f"{Path(path).stem}.{i}.png" for i in range(len(page.page.inputs))]
             write_inputs(page.page.inputs, names, Path(args.show_input))
@@ -69,7 +90,9 @@ def run(args) -> int:
         refused = sum(not (d["is_digit"] or d["sign"]) for d in r["digits"])
         note = f"  ({refused} mark{'s' * (refused != 1)} that {'are' if refused != 1 else 'is'} no digit)" \
             if refused else ""
-        for line in r["lines"] or [{"text": ""}]:
-            print(f"{r['image']}: {line['text'] or 'no digits'}{note}")
+        for line in r["lines"] or [{"text": "", "numbers": []}]:
+            unsure = [n["text"] for n in line["numbers"] if n["review"] and n["text"]]
+            check = f"  [check: {', '.join(unsure)}]" if unsure else ""
+            print(f"{r['image']}: {line['text'] or 'no digits'}{check}{note}")
             note = ""
     return 0

@@ -24,6 +24,7 @@ class ReadDigit:
     digit_score: float | None = None
     sign: bool = False
     quad: list[list[int]] | None = None  # the box's four corners in the photo where it is not upright there
+    alternatives: list[dict] = field(default_factory=list)  # its likeliest readings, {"digit", "probability"}
 
     @property
     def text(self) -> str:
@@ -36,34 +37,44 @@ class ReadDigit:
 
 @dataclass
 class Token:
-    """A character read on a line, with where it lies along the line (columns of the line's pixels) and the
-    28x28 the model read (None for a sign)."""
+    """A character read on a line, with where it lies along the line (columns of the line's pixels), the
+    28x28 the model read (None for a sign), and the probability that the cuts around it are right (line.py)."""
     read: ReadDigit
     left: int
     right: int
     input28: np.ndarray | None = None
+    kept: float = 1.0
 
 
 @dataclass
 class ReadNumber:
+    """A number read: `confidence`, the probability that it was read exactly (confidence.py); `review`, that
+    it is too unsure to go unchecked."""
     text: str
     box: list[int]
     digits: list[ReadDigit]
     quad: list[list[int]] | None = None
+    confidence: float = 1.0
+    review: bool = False
+    evidence: np.ndarray | None = field(default=None, repr=False)  # what the confidence was made of (confidence.py)
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "box": self.box, **_quad(self), "digits": [d.to_dict() for d in self.digits]}
+        return {"text": self.text, "box": self.box, **_quad(self), "confidence": round(self.confidence, 4),
+                "review": self.review, "digits": [d.to_dict() for d in self.digits]}
 
 
 @dataclass
 class ReadLine:
+    """A line read: `confidence`, the probability that every number on it was read exactly."""
     text: str
     box: list[int]
     numbers: list[ReadNumber]
     quad: list[list[int]] | None = None
+    confidence: float = 1.0
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "box": self.box, **_quad(self), "numbers": [n.to_dict() for n in self.numbers]}
+        return {"text": self.text, "box": self.box, **_quad(self), "confidence": round(self.confidence, 4),
+                "numbers": [n.to_dict() for n in self.numbers]}
 
 
 def _quad(item) -> dict:

@@ -25,6 +25,8 @@ page, or a page of ruled lines only, has none and is reported as holding no digi
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 from PIL import Image
@@ -309,7 +311,8 @@ def _rulings(bands: np.ndarray, mask: np.ndarray, contrast: np.ndarray, axis: in
                              minlength=count * bands.shape[1]).reshape(count, bands.shape[1]).astype(np.float64)
     ink = per_column.sum(axis=1)
     per_column[per_column == 0] = np.nan  # columns the band has no ink in (a gap in a faint line)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a band with no ink at all: nanmedian warns, gives NaN
         thickness = np.nan_to_num(np.nanmedian(per_column, axis=1), nan=np.inf)
         darkness = np.bincount(labels[mask], weights=contrast[mask], minlength=count) / np.maximum(ink, 1)
     across = stats[:, cv2.CC_STAT_WIDTH] >= RULING_SPAN * bands.shape[1]

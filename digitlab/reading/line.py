@@ -25,6 +25,7 @@ from digitlab.reading.segment import MAX_SEGMENT_WIDTH, Cuts
 # A cut through strokes costs as much as reading a digit at e^-1 = 37% instead of 100%: a 0 is not read as its two
 # halves ("67") nor a 9 as "63" unless the halves read far better than the whole.
 CUT_PENALTY = 1.0  # log-probability per stroke a kept cut goes through; evidence: benchmarks/whole_numbers.py
+ALTERNATIVES = 3   # readings of each character given with their probabilities
 
 
 class Answer(Protocol):
@@ -46,8 +47,42 @@ def _joined(left: Token, right: Token) -> Token:
     a, b = left.read, right.read
     guess = max(a, b, key=lambda d: d.digit_score)
     box = [min(a.box[0], b.box[0]), min(a.box[1], b.box[1]), max(a.box[2], b.box[2]), max(a.box[3], b.box[3])]
-    return Token(ReadDigit(guess.digit, guess.probability, box, False, guess.digit_score), left.left, right.right,
-                 left.input28)
+    return Token(ReadDigit(guess.digit, guess.probability, box, False, guess.digit_score,
+                           alternatives=guess.alternatives), left.left, right.right, left.input28,
+                 left.kept * right.kept)
+
+
+def _likeliest(probabilities: Sequence[float], count: int = ALTERNATIVES) -> list[dict]:
+    """The `count` likeliest digits of a digit model's answer (classes 0-9 first, then maybe "not a digit")."""
+    digits = np.asarray(probabilities[:10], np.float64)
+    return [{"digit": str(i), "probability": round(float(digits[i]), 4)} for i in np.argsort(-digits)[:count]]
+
+
+def _kept_probabilities(spans: list[tuple[int, int]], scores: list[float], count: int) -> np.ndarray:
+    """For each segment, the share of all the line's readings (every way of keeping cuts, each weighted by
+    e^score) that keep it whole: 1 where no other cutting comes near, 0.5 where cutting it in two reads as well.
+    Forward and backward sums over the same lattice as the best reading (spans come ordered by their first cut)."""
+    forward, backward = np.full(count, -np.inf), np.full(count, -np.inf)
+    forward[0] = backward[-1] = 0.0
+    for (first, last), score in zip(spans, scores):
+        forward[last] = np.logaddexp(forward[last], forward[first] + score)
+    for (first, last), score in zip(reversed(spans), reversed(scores)):
+        backward[first] = np.logaddexp(backward[first], score + backward[last])
+    total = forward[-1]
+    if not np.isfinite(total):
+        return np.zeros(len(spans))
+    return np.array([np.exp(min(0.0, forward[first] + score + backward[last] - total))
+                     for (first, last), score in zip(spans, scores)])
+
+
+def _same_ink(kept: np.ndarray, inks: list[np.ndarray], predictions: dict) -> np.ndarray:
+    """A segment's share of the readings counted with every other segment of the same ink columns: cuts that
+    differ only by a sliver too faint to read, or by blank space, cut the digits alike."""
+    share: dict[tuple[int, int], float] = {}
+    for index in predictions:
+        key = _columns(inks[index])
+        share[key] = share.get(key, 0.0) + kept[index]
+    return np.array([min(1.0, share[_columns(inks[i])]) if i in predictions else kept[i] for i in range(len(kept))])
 
 
 def _columns(ink: np.ndarray) -> tuple[int, int]:
@@ -64,24 +99,29 @@ def read_line(classifier: Classifier, cuts: Cuts) -> list[Token]:
         answers = classifier.predict_arrays(np.stack([images[i] for i in framed]))
         predictions = dict(zip(framed, answers))
 
+    scores = []  # each segment's score: the log-probability of its digit, less the strokes its right cut crosses
+    for index, (_, last) in enumerate(spans):
+        p = predictions.get(index)
+        scores.append((np.log(max(p.probabilities[p.label], 1e-12)) if p else 0.0) - CUT_PENALTY * cuts.strokes[last])
+
     # best[k]: the likeliest reading of the ink left of cut k, as (log-probability, segments chosen)
     count = len(cuts.seams)
     best: list[tuple[float, list[int]]] = [(0.0, [])] + [(-np.inf, [])] * (count - 1)
     for index, (first, last) in enumerate(spans):
         if best[first][0] == -np.inf:
             continue
-        p = predictions.get(index)
-        score = best[first][0] + (np.log(max(p.probabilities[p.label], 1e-12)) if p else 0.0)
-        score -= CUT_PENALTY * cuts.strokes[last]  # 0 for the last cut, the line's right edge
+        score = best[first][0] + scores[index]
         if score > best[last][0]:
-            best[last] = (score, best[first][1] + ([index] if p else []))
+            best[last] = (score, best[first][1] + ([index] if index in predictions else []))
+    kept = _same_ink(_kept_probabilities(spans, scores, count), inks, predictions)
 
     tokens: list[Token] = []
     for index in best[-1][1]:
         p = predictions[index]
         read = ReadDigit(p.name, round(p.probabilities[p.label], 4), cuts.line.box(inks[index]), p.is_digit,
-                         None if p.digit_score is None else round(p.digit_score, 3))
-        token = Token(read, *_columns(inks[index]), images[index])
+                         None if p.digit_score is None else round(p.digit_score, 3),
+                         alternatives=_likeliest(p.probabilities))
+        token = Token(read, *_columns(inks[index]), images[index], float(kept[index]))
         if tokens and not (read.is_digit or tokens[-1].read.is_digit):  # marks side by side that are no digit: one
             tokens[-1] = _joined(tokens[-1], token)
         else:

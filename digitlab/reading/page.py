@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from digitlab.errors import ImageError
+from digitlab.reading.confidence import REVIEW_BELOW, number_confidence
 from digitlab.reading.elements import ReadLine, ReadNumber, ReadPage, Token
 from digitlab.reading.framing import mnist_style
 from digitlab.reading.images import to_grey
@@ -40,17 +41,20 @@ SAMPLE_BLOBS = 24      # ... and blobs of ink on them, at most, read to judge ho
 
 
 def read_page(classifier: Classifier, picture: Image.Image, signs: bool = True, upright: bool = False,
-              scale: float = 1.0) -> ReadPage:
+              scale: float = 1.0, review_below: float = REVIEW_BELOW) -> ReadPage:
     """Every line of digits written in `picture` (either polarity, any size and light); `signs`: read the signs
     written in numbers (. , - / :) too, where without them they would be read as digits or refused; `upright`:
     turn a page photographed sideways or upside down (a drawing on the board is never); `scale`: photo pixels per
-    pixel of `picture` (a photo decoded at reduced size), for the boxes."""
+    pixel of `picture` (a photo decoded at reduced size), for the boxes; `review_below`: numbers read with less
+    confidence than this are flagged for review."""
     paper = find_paper(picture)
     grey = to_grey(picture)
     if paper is not None:
         grey = paper.flatten(grey)
     turn, lines = _upright(classifier, grey) if upright else (0, None)
     page = _read_turned(classifier, grey, signs, turn, lines)
+    for number in (n for line in page.lines for n in line.numbers):
+        number.review = number.confidence < review_below
     if paper is not None or page.turn or scale != 1:
         _to_photo(page, grey.shape, paper, scale)
     page.paper = paper
@@ -131,7 +135,7 @@ def _read_grey(classifier: Classifier, grey: np.ndarray, signs: bool, lines: lis
             continue
         numbers = [_number(group) for group in _numbers(tokens, line.height)]
         page.lines.append(ReadLine(" ".join(n.text for n in numbers if n.text), _union([n.box for n in numbers]),
-                                   numbers))
+                                   numbers, confidence=float(np.prod([n.confidence for n in numbers]))))
         inputs += [t.input28 for t in tokens if t.input28 is not None]
     if inputs:
         page.inputs = np.stack(inputs)
@@ -181,7 +185,9 @@ def _binds(left: Token, right: Token) -> bool:
 
 def _number(tokens: list[Token]) -> ReadNumber:
     digits = [t.read for t in tokens]
-    return ReadNumber("".join(d.text for d in digits), _union([d.box for d in digits]), digits)
+    confidence, evidence = number_confidence(tokens)
+    return ReadNumber("".join(d.text for d in digits), _union([d.box for d in digits]), digits, confidence=confidence,
+                      evidence=evidence)
 
 
 def _union(boxes: list[list[int]]) -> list[int]:

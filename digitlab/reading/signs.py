@@ -160,7 +160,8 @@ def find_signs(line: TextLine) -> tuple[list[Token], np.ndarray]:
     for members, char in signs:
         mask = np.isin(labels, members)
         cols = np.flatnonzero(mask.any(axis=0))
-        tokens.append(Token(ReadDigit(char, SIGN_PROBABILITY, line.box(mask), False, None, sign=True),
+        tokens.append(Token(ReadDigit(char, SIGN_PROBABILITY, line.box(mask), False, None, sign=True,
+                                      alternatives=[{"digit": char, "probability": SIGN_PROBABILITY}]),
                             int(cols[0]), int(cols[-1]) + 1))
         ink[mask] = 0.0
     return tokens, ink
