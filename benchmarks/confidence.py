@@ -7,8 +7,9 @@ Pages are made as benchmarks/pages.py makes them (plain pages, pages with signs,
 other hands), in two sets that share neither digits nor pages with each other: the fit pages, written with
 the first half of the real test digits (seeds from 1000), and the check pages, with the second half (seeds
 from 2000). The logistic regression of reading/confidence.py is fitted on every number read on the fit pages
-(right: it is a number written on its line, benchmarks/pages.py: judge_numbers) and its coefficients printed,
-ready to be pasted into COEFFICIENTS; then, on the check pages, with the coefficients the library has now:
+(right: one of the numbers written, in its place in reading order, benchmarks/pages.py: judge_numbers) and its
+coefficients printed, ready to be pasted into COEFFICIENTS; then, on the check pages, with the coefficients the
+library has now:
 
   reliability        per band of confidence, the numbers in it, their mean confidence and the share right
                      (a calibrated confidence has the two equal); ECE, their gap weighted by the band's numbers

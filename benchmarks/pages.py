@@ -17,7 +17,8 @@ found, flattened and turned the right way up), and scored:
   seconds per page   the reading alone (decoding the JPEG included), on this machine's cores
 
 and, per row, how far each number's confidence (reading/confidence.py) can be trusted: the numbers read, the
-share wrong (a number read is right when it is one written on its line, judge_numbers), the share accepted
+share wrong (a number read is right when it is one of those written, in its place in reading order:
+judge_numbers), the share accepted
 (confidence at or above REVIEW_BELOW) and the share of those that are wrong, and the share a person must look
 at, the least sure first, for 99.5% and 99.9% of the numbers read to be right. `--json` has the table at every
 threshold of REVIEW_THRESHOLDS.
@@ -101,8 +102,7 @@ def read_pages(predictor, photograph, texts, count: int, seed: int) -> dict:
         judged += judge_numbers(written, page)
     return {"pages": count, "line_count": counted / count, "lines_exact": exact / lines,
             "digits_right": 1 - errors / characters, "numbers_exact": numbers_right / numbers,
-            "seconds": float(np.mean(seconds)), "seconds_max": float(np.max(seconds)), "judged": judged,
-            "written_numbers": numbers}
+            "seconds": float(np.mean(seconds)), "seconds_max": float(np.max(seconds)), "judged": judged}
 
 
 def judge_numbers(written: list[str], page) -> list[tuple[ReadNumber, bool]]:

@@ -51,8 +51,8 @@ def add_parser(commands) -> None:
                    help="read digits alone: no decimal points, commas, minus signs, slashes or colons")
     p.add_argument("--review-below", type=probability, default=REVIEW_BELOW, metavar="P",
                    help="flag the numbers read with a confidence under P for a person to check "
-                        f"(default: {REVIEW_BELOW}, at which 0.5%% of the numbers not flagged were wrong on the "
-                        "benchmark's pages)")
+                        f"(default: {REVIEW_BELOW}, at which at most 0.5%% of the numbers not flagged were wrong "
+                        "on the benchmark's pages)")
     p.add_argument("--show-input", metavar="DIR",
                    help="also write the 28x28 each digit became to DIR as NAME.INDEX.input.png "
                         "(INDEX: 0 for the first digit read), and a page found in a photo or turned, "

@@ -52,13 +52,17 @@ def number_confidence(tokens: list[Token]) -> tuple[float, np.ndarray]:
     digit reads as nothing: its confidence is that none of them is a digit (from their digit_scores, log-odds)."""
     evidence = features(tokens)
     if not any(t.read.text for t in tokens):
-        return float(np.prod([1.0 / (1.0 + np.exp(t.read.digit_score or 0.0)) for t in tokens])), evidence
+        return float(np.prod([_sigmoid(-(t.read.digit_score or 0.0)) for t in tokens])), evidence
     return float(calibrated(evidence[None])[0]), evidence
 
 
 def calibrated(rows: np.ndarray, coefficients: np.ndarray = COEFFICIENTS) -> np.ndarray:
     """The probability of being read exactly for feature rows (N, len(FEATURES))."""
-    z = np.asarray(rows, np.float64) @ coefficients[:-1] + coefficients[-1]
+    return _sigmoid(np.asarray(rows, np.float64) @ coefficients[:-1] + coefficients[-1])
+
+
+def _sigmoid(z):
+    """Log-odds -> probability (clipped so that no exp overflows)."""
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
@@ -71,7 +75,7 @@ def fit(rows: np.ndarray, right: np.ndarray, l2: float = 1e-3, steps: int = 50) 
     penalty = l2 * len(x) * np.eye(x.shape[1])
     penalty[-1, -1] = 0.0  # the intercept goes unpenalised
     for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -50, 50)))
+        p = _sigmoid(x @ w)
         gradient = x.T @ (p - y) + penalty @ w
         hessian = (x * (p * (1 - p))[:, None]).T @ x + penalty
         step = np.linalg.solve(hessian, gradient)

@@ -78,11 +78,11 @@ def _kept_probabilities(spans: list[tuple[int, int]], scores: list[float], count
 def _same_ink(kept: np.ndarray, inks: list[np.ndarray], predictions: dict) -> np.ndarray:
     """A segment's share of the readings counted with every other segment of the same ink columns: cuts that
     differ only by a sliver too faint to read, or by blank space, cut the digits alike."""
+    columns = {index: _columns(inks[index]) for index in predictions}
     share: dict[tuple[int, int], float] = {}
-    for index in predictions:
-        key = _columns(inks[index])
+    for index, key in columns.items():
         share[key] = share.get(key, 0.0) + kept[index]
-    return np.array([min(1.0, share[_columns(inks[i])]) if i in predictions else kept[i] for i in range(len(kept))])
+    return np.array([min(1.0, share[columns[i]]) if i in columns else kept[i] for i in range(len(kept))])
 
 
 def _columns(ink: np.ndarray) -> tuple[int, int]:
